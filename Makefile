@@ -1,0 +1,41 @@
+# DealDesk: `make run` starts the app, `make test` runs every check CI runs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: install run test lint format chromium bench loadtest test-postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Local use: DEBUG defaults to true here (the environment, then .env, may say otherwise).
+run: install
+	@export DEBUG="$${DEBUG:-$$(sed -n 's/^DEBUG=//p' .env 2>/dev/null | tail -n 1)}"; \
+	export DEBUG="$${DEBUG:-true}"; \
+	$(PY) manage.py migrate --noinput && $(PY) manage.py serve --port $(PORT)
+
+# Debian's Chromium for the browser tests (never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests…"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install chromium lint
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles

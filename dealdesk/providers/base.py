@@ -1,0 +1,369 @@
+"""Provider-neutral deal model, the error hierarchy callers catch, and the adapter protocol.
+
+Nothing above ``dealdesk/providers/`` knows a vendor's JSON shape: adapters turn it into these
+dataclasses, and the service and views work only with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+OPEN, WON, LOST = "open", "won", "lost"
+STATUSES = (OPEN, WON, LOST)
+
+
+def humanise(value: str | None) -> str:
+    """``chose_competitor`` -> ``Chose competitor``; unknown enum values still read well."""
+    if not value:
+        return ""
+    text = str(value).replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+# --- Connection -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What an adapter needs to reach one account of one provider. Built from the DB model."""
+
+    slug: str
+    label: str
+    provider: str  # "stora" | "nodestash"
+    base_url: str
+    api_key: str = field(repr=False)
+
+
+# --- Deal model -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A named reference to a related object (assignee, contact, site, company, creator).
+
+    ``id`` is None when the upstream object has no id (a Stora API application creator shows as
+    "API"); ``missing`` marks a dangling link whose target no longer resolves.
+    """
+
+    id: str | None
+    name: str
+    missing: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str | None  # None for a Stora stage that was deleted: show its name, never send it back
+    name: str
+    position: int | None = None
+    type: str = OPEN  # open | won | lost (nodestash stage type); Stora stages are all "open"
+    pipeline_id: str | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.id is None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    id: str
+    name: str
+    stages: tuple[Stage, ...] = ()
+
+    def ordered_stages(self) -> tuple[Stage, ...]:
+        return tuple(sorted(self.stages, key=lambda s: (s.position is None, s.position or 0)))
+
+    def stages_of_type(self, stage_type: str) -> tuple[Stage, ...]:
+        return tuple(s for s in self.ordered_stages() if s.type == stage_type)
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class LineItem:
+    type: str  # "unit_type" | "protection"
+    item_id: str
+    quantity: int | None = None
+
+
+@dataclass
+class Deal:
+    connection_slug: str
+    source_label: str
+    provider: str
+    id: str
+    name: str
+    status: str  # open | won | lost, or an unknown upstream value kept verbatim
+    stage: Stage | None = None
+    pipeline: Pipeline | None = None
+    value: Money | None = None  # nodestash value + currency
+    value_text: str | None = None  # Stora's free-text value_estimate, shown verbatim
+    owner: Ref | None = None  # Stora assignee; nodestash owner_id is never shown as a person
+    creator: Ref | None = None
+    contact: Ref | None = None
+    company: Ref | None = None
+    site: Ref | None = None
+    starts_at: dt.datetime | None = None  # Stora move-in date
+    expected_close_date: dt.date | None = None
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+    custom_fields: dict[str, Any] = field(default_factory=dict)  # nodestash custom_fields
+    metadata: dict[str, Any] = field(default_factory=dict)  # Stora metadata
+    line_items: tuple[LineItem, ...] = ()
+    lost_reason: str | None = None
+    closed_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.connection_slug}:{self.id}"
+
+    @property
+    def status_label(self) -> str:
+        return humanise(self.status)
+
+    @property
+    def lost_reason_label(self) -> str:
+        return humanise(self.lost_reason)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in (WON, LOST)
+
+
+# --- What can be done to a deal -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class EditableField:
+    """One inline-editable field of a deal, in DealDesk's own field names.
+
+    ``name`` is ours (``name``, ``value``, ``tags``, ``expected_close_date``, ``note``,
+    ``starts_at``, ``assignee``); the adapter translates it to the vendor's field on write.
+    ``kind`` picks the input: text | textarea | number | date | select | tags.
+    ``value`` is the current Python value (str, Decimal, date, tuple of tags, or a choice id).
+    """
+
+    name: str
+    label: str
+    kind: str
+    value: Any = None
+    choices: tuple[Choice, ...] = ()
+    required: bool = False
+    max_length: int | None = None
+    help_text: str = ""
+
+
+@dataclass(frozen=True)
+class DealActions:
+    """Which state changes a deal allows, and the choices each one needs."""
+
+    stage_choices: tuple[Stage, ...] = ()  # targets of "Change stage", in pipeline order
+    can_change_stage: bool = False
+    can_win: bool = False
+    can_lose: bool = False
+    can_reopen: bool = False
+    lost_reasons: tuple[Choice, ...] = ()  # Stora: the lost_reason enum (S-A7)
+    lost_stages: tuple[Stage, ...] = ()  # nodestash: lost stages of the deal's pipeline
+    reopen_stages: tuple[Stage, ...] = ()
+    reopen_assignees: tuple[Choice, ...] = ()  # Stora only
+
+
+# --- Reference data (cached by the service) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """Slow-changing lookups of one connection: stages/pipelines, staff and id -> name maps.
+
+    Stora has one pipeline (id ``stora``) holding its stages. ``names`` maps every prefixed id
+    the adapter can resolve (staff, contacts, sites, companies) to a display name.
+    """
+
+    pipelines: tuple[Pipeline, ...] = ()
+    staff: tuple[Choice, ...] = ()
+    names: dict[str, str] = field(default_factory=dict)
+
+    def stage(self, stage_id: str | None) -> Stage | None:
+        for pipeline in self.pipelines:
+            for stage in pipeline.stages:
+                if stage.id == stage_id:
+                    return stage
+        return None
+
+    def pipeline(self, pipeline_id: str | None) -> Pipeline | None:
+        return next((p for p in self.pipelines if p.id == pipeline_id), None)
+
+
+# --- Listing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DealQuery:
+    """Filters and sort for one source. Adapters push what the API supports upstream; the
+    service re-checks every row locally, so an upstream that ignores a filter shows no wrong row.
+    """
+
+    search: str = ""
+    status: str = ""  # "" | open | won | lost
+    stage_id: str = ""
+    pipeline_id: str = ""
+    sort: str = "-updated_at"  # -updated_at | updated_at | name | -name | value | -value
+
+
+@dataclass(frozen=True)
+class DealPage:
+    deals: tuple[Deal, ...]
+    next_cursor: str | None  # opaque to callers; None at the end
+    total: int | None = None  # Stora reports a count; nodestash does not
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """Base of every upstream failure. ``message`` is plain words a user can read."""
+
+    default_message = "The upstream API failed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        connection_label: str = "",
+        status: int | None = None,
+        code: str = "",
+        request_id: str = "",
+    ) -> None:
+        self.message = message or self.default_message
+        self.connection_label = connection_label
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        super().__init__(self.message)
+
+
+class AuthenticationFailed(ProviderError):
+    default_message = "The API key was rejected. An admin must update it."
+
+
+class Forbidden(ProviderError):
+    default_message = "The API key lacks a permission DealDesk needs. An admin must update it."
+
+
+class NotFound(ProviderError):
+    default_message = "Not found."
+
+
+class ValidationFailed(ProviderError):
+    """``field_errors`` maps DealDesk field names (``name``, ``value``…) to messages; errors
+    that point at no known field are under ``"__all__"``."""
+
+    default_message = "The upstream API refused the change."
+
+    def __init__(self, message: str | None = None, *, field_errors=None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.field_errors: dict[str, list[str]] = dict(field_errors or {})
+
+
+class Conflict(ProviderError):
+    """The upstream refused the change because the deal's state changed (or, raised by the
+    service, because a field being edited was changed upstream since the user saw it)."""
+
+    default_message = "The deal changed since you loaded it."
+
+    def __init__(self, message: str | None = None, *, current=None, fields=(), **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.current: Deal | None = current
+        self.fields: tuple[str, ...] = tuple(fields)
+
+
+class RateLimited(ProviderError):
+    default_message = "Too many requests."
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after  # seconds from now, when known
+
+    @property
+    def retry_after_seconds(self) -> int | None:
+        if self.retry_after is None:
+            return None
+        return max(1, int(-(-self.retry_after // 1)))
+
+
+class Unavailable(ProviderError):
+    """Timeout, connection error, 5xx or a body that is not the JSON we expect."""
+
+    default_message = "is unavailable right now."
+
+
+# --- Adapter protocol -----------------------------------------------------------------------
+
+
+class Provider(Protocol):
+    """One adapter instance per connection. Every method may raise a ``ProviderError``.
+
+    Writes take the idempotency key of the user action so a double submit acts once. Field
+    changes use DealDesk's field names (see ``EditableField``).
+    """
+
+    connection: ConnectionInfo
+
+    def ping(self) -> None:
+        """One cheap authenticated read; raises on failure (admin "Test connection")."""
+
+    def reference_data(self) -> ReferenceData: ...
+
+    def list_deals(
+        self, query: DealQuery, *, ref: ReferenceData, cursor: str | None, limit: int
+    ) -> DealPage: ...
+
+    def get_deal(self, deal_id: str, *, ref: ReferenceData) -> Deal: ...
+
+    def editable_fields(self, deal: Deal, *, ref: ReferenceData) -> list[EditableField]: ...
+
+    def actions(self, deal: Deal, *, ref: ReferenceData) -> DealActions: ...
+
+    def update_deal(
+        self, deal_id: str, changes: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal: ...
+
+    def change_stage(
+        self, deal: Deal, stage_id: str, *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal: ...
+
+    def mark_won(self, deal: Deal, *, ref: ReferenceData, idempotency_key: str) -> Deal: ...
+
+    def mark_lost(
+        self, deal: Deal, reason: str, *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        """``reason``: a Stora ``lost_reason`` value, or a nodestash lost stage id."""
+
+    def reopen(
+        self,
+        deal: Deal,
+        *,
+        stage_id: str | None,
+        assignee_id: str | None,
+        ref: ReferenceData,
+        idempotency_key: str,
+    ) -> Deal: ...

@@ -1,0 +1,232 @@
+"""The one place that speaks HTTP to Stora and nodestash.
+
+- a pooled ``requests.Session`` per connection, with an explicit (connect, read) timeout;
+- retries only for GET, on 502/503/504 and connection errors, at most 2, bounded backoff;
+- an ``Idempotency-Key`` on every POST (and on PATCH when the adapter asks for one);
+- a client-side rate budget per API key, shared through Django's cache so every worker
+  process spends one budget; when it is spent the caller gets ``RateLimited`` at once;
+- the upstream request id kept on every response and error; the API key is never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from dealdesk.providers.base import ConnectionInfo, ProviderError, RateLimited, Unavailable
+
+logger = logging.getLogger("dealdesk.upstream")
+
+USER_AGENT = "DealDesk/0.1 (+https://github.com/dealdesk; python-requests)"
+GET_RETRIES = 2
+RETRY_BACKOFF = 0.25  # urllib3 waits 0.25 s then 0.5 s: under a second in total
+RETRY_STATUSES = (502, 503, 504)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+    request_id: str = ""
+
+
+ErrorMapper = Callable[[int, Any, Mapping[str, str], str], ProviderError]
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+_sessions: dict[tuple[str, str], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A stable, non-reversible handle for an API key (cache keys, session pool keys)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def _new_session() -> requests.Session:
+    retry = Retry(
+        total=GET_RETRIES,
+        connect=GET_RETRIES,
+        read=0,  # a slow upstream is not retried: the user would wait several timeouts
+        status=GET_RETRIES,
+        other=0,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=RETRY_BACKOFF,
+        backoff_max=1.0,
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.trust_env = False  # never route API keys through a proxy named by the environment
+    return session
+
+
+def session_for(connection: ConnectionInfo) -> requests.Session:
+    pool_key = (connection.base_url, key_fingerprint(connection.api_key))
+    with _sessions_lock:
+        session = _sessions.get(pool_key)
+        if session is None:
+            session = _sessions[pool_key] = _new_session()
+        return session
+
+
+# --- Rate budget ------------------------------------------------------------------------------
+
+
+@dataclass
+class RateBudget:
+    """Fixed-window counters in Django's cache, one set per API key.
+
+    ``limits`` is a list of (requests, window seconds). ``spend()`` takes one request from every
+    window or raises ``RateLimited`` with the seconds until the fullest window resets.
+    """
+
+    scope: str
+    limits: list[tuple[int, int]] = field(default_factory=list)
+
+    def spend(self, *, connection_label: str = "") -> None:
+        now = time.time()
+        for allowed, window in self.limits:
+            window_start = int(now // window) * window
+            cache_key = f"dealdesk:rate:{self.scope}:{window}:{window_start}"
+            cache.add(cache_key, 0, timeout=window + 1)
+            try:
+                used = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr
+                cache.add(cache_key, 1, timeout=window + 1)
+                used = 1
+            if used > allowed:
+                retry_after = window_start + window - now
+                raise RateLimited(
+                    f"DealDesk paused calls to {connection_label or 'this API'} to stay "
+                    f"under its rate limit. Try again in {max(1, round(retry_after))} s.",
+                    retry_after=retry_after,
+                    connection_label=connection_label,
+                    code="client_rate_budget",
+                )
+
+
+# --- Transport --------------------------------------------------------------------------------
+
+
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+class ApiTransport:
+    """Sends one request and returns a parsed ``ApiResponse`` or raises a ``ProviderError``."""
+
+    def __init__(
+        self,
+        connection: ConnectionInfo,
+        *,
+        error_mapper: ErrorMapper,
+        budget: RateBudget,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.error_mapper = error_mapper
+        self.budget = budget
+        self.extra_headers = dict(extra_headers or {})
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (settings.DEALDESK_HTTP_CONNECT_TIMEOUT, settings.DEALDESK_HTTP_READ_TIMEOUT)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> ApiResponse:
+        label = self.connection.label
+        self.budget.spend(connection_label=label)
+        headers = {
+            "Authorization": f"Bearer {self.connection.api_key}",
+            "Accept": "application/json",
+            **self.extra_headers,
+        }
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        if method == "POST" and not idempotency_key:
+            idempotency_key = new_idempotency_key()
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        url = self.connection.base_url.rstrip("/") + path
+        started = time.monotonic()
+        try:
+            response = session_for(self.connection).request(
+                method, url, params=params, json=json, headers=headers, timeout=self.timeout
+            )
+        except requests.Timeout:
+            self._log(method, path, "timeout", started)
+            raise Unavailable(
+                f"{label} did not answer in time.", connection_label=label, code="timeout"
+            ) from None
+        except requests.RequestException as error:
+            self._log(method, path, type(error).__name__, started)
+            raise Unavailable(
+                f"{label} cannot be reached.", connection_label=label, code="unreachable"
+            ) from None
+        request_id = response.headers.get("X-Request-Id", "")
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+            if response.ok:
+                self._log(method, path, response.status_code, started, request_id)
+                raise Unavailable(
+                    f"{label} sent a response DealDesk could not read.",
+                    connection_label=label,
+                    status=response.status_code,
+                    code="malformed_response",
+                    request_id=request_id,
+                ) from None
+        if not request_id and isinstance(body, dict):
+            meta = body.get("meta")
+            if isinstance(meta, dict):
+                request_id = str(meta.get("request_id") or "")
+            if not request_id and isinstance(body.get("error"), dict):
+                request_id = str(body["error"].get("request_id") or "")
+        self._log(method, path, response.status_code, started, request_id)
+        if response.ok:
+            return ApiResponse(response.status_code, body, response.headers, request_id)
+        error = self.error_mapper(response.status_code, body, response.headers, request_id)
+        error.connection_label = error.connection_label or label
+        error.status = error.status or response.status_code
+        error.request_id = error.request_id or request_id
+        raise error
+
+    def _log(self, method, path, outcome, started, request_id: str = "") -> None:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.info(
+            "%s %s %s -> %s in %.0f ms request_id=%s",
+            self.connection.slug,
+            method,
+            path,
+            outcome,
+            elapsed_ms,
+            request_id or "-",
+        )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SandboxConfig(AppConfig):
+    name = "dealdesk.sandbox"
+    verbose_name = "Sandbox"
