@@ -1,0 +1,17 @@
+"""The only code that speaks HTTP to Stora or nodestash. ``adapter_for`` picks the adapter."""
+
+from __future__ import annotations
+
+from dealdesk.providers.base import ConnectionInfo, Provider
+
+
+def adapter_for(connection: ConnectionInfo) -> Provider:
+    if connection.provider == "stora":
+        from dealdesk.providers.stora import StoraAdapter
+
+        return StoraAdapter(connection)
+    if connection.provider == "nodestash":
+        from dealdesk.providers.nodestash import NodestashAdapter
+
+        return NodestashAdapter(connection)
+    raise ValueError(f"unknown provider {connection.provider!r}")
