@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import warnings
 from urllib.parse import urlsplit
 
 import environ
@@ -81,12 +82,19 @@ def env_http_url(name: str, *, default: str) -> str:
 
 def env_database(name: str, *, default: str) -> dict:
     value = env_str(name, default=default)
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    # django-environ passes an unknown scheme through as the ENGINE, which fails later with a
+    # traceback; refuse it here so the error names the variable.
+    if scheme not in environ.Env.DB_SCHEMES:
+        raise ConfigError(name, f"unsupported database URL scheme in {value.split(':', 1)[0]!r}")
     try:
-        config = environ.Env.db_url_config(value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = environ.Env.db_url_config(value)
     except Exception as error:  # django-environ raises several types for bad URLs
         raise ConfigError(name, f"not a database URL ({error})") from None
     if not config.get("ENGINE"):
-        raise ConfigError(name, f"unsupported database URL scheme in {value.split(':', 1)[0]!r}")
+        raise ConfigError(name, f"unsupported database URL scheme in {scheme!r}")
     return config
 
 
