@@ -39,3 +39,7 @@ test: install chromium lint
 
 clean:
 	rm -rf $(VENV) staticfiles
+
+# The whole suite on PostgreSQL and Redis (Debian's packages, started on loopback for the run).
+test-postgres: install chromium
+	scripts/with-postgres-redis.sh $(VENV)/bin/pytest

@@ -1,0 +1,80 @@
+"""Browser journeys: Playwright drives Debian's Chromium against a live DealDesk on the sandbox."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from dealdesk.connections.models import Connection, Origin
+from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
+from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls in fixtures are safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PASSWORD = "journey-password-1"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 860}}
+
+
+@dataclass
+class App:
+    url: str
+    sandbox: object
+    page: object
+
+    def login(self, username: str = "sales") -> None:
+        self.page.goto(f"{self.url}/accounts/login/")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        self.page.get_by_role("button", name="Log in").click()
+        self.page.get_by_role("heading", name="Deals").wait_for()
+
+
+@pytest.fixture
+def app(live_server, sandbox_server, sandbox, page, transactional_db) -> App:
+    """A live DealDesk wired to the sandbox, with a Sales user ``sales`` and a viewer."""
+    ensure_roles()
+    for slug, label, url, token in (
+        ("stora", "Stora", sandbox_server.stora_url, DEFAULT_STORA_TOKEN),
+        ("nodestash", "nodestash", sandbox_server.nodestash_url, DEFAULT_NODESTASH_TOKEN),
+    ):
+        connection = Connection(
+            provider=slug, label=label, slug=slug, base_url=url, origin=Origin.SANDBOX
+        )
+        connection.set_api_key(token)
+        connection.save()
+    sales = User.objects.create_user("sales", password=PASSWORD)
+    sales.groups.add(Group.objects.get(name=SALES_GROUP))
+    viewer = User.objects.create_user("viewer", password=PASSWORD)
+    viewer.groups.add(Group.objects.get(name=VIEWERS_GROUP))
+    page.set_default_timeout(10_000)
+    return App(url=live_server.url, sandbox=sandbox, page=page)
