@@ -11,12 +11,19 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
+
+MAX_BODY_BYTES = 1024 * 1024  # larger request bodies get a 413; no real request comes close
+_DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES  # read and discard this much so the 413 reaches the client
+LOG_LIMIT = 50_000  # the request log drops its oldest entries beyond this (long benchmarks)
+# Framing is the server's job: a simulator or an injected fault never sets these.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
 class BadJson(Exception):
@@ -40,8 +47,8 @@ class SandboxRequest:
             return None
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BadJson(str(error)) from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            raise BadJson(str(error) or type(error).__name__) from None
 
     @property
     def bearer_token(self) -> str | None:
@@ -201,6 +208,8 @@ class Sandbox:
         )
         with self.log_lock:
             self.log.append(record)
+            if len(self.log) > LOG_LIMIT:
+                del self.log[: len(self.log) - LOG_LIMIT]
         faults = self.faults[prefix]
         if faults.outage:
             record.finished = time.time()
@@ -222,26 +231,84 @@ class Sandbox:
         return response
 
 
+def _is_sendable_header(name: str, value: str) -> bool:
+    """False for framing headers and for anything that would break the response's syntax."""
+    if name.lower() in _FRAMING_HEADERS or any(c in name + value for c in "\r\n\0"):
+        return False
+    try:
+        f"{name}: {value}".encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return bool(name) and ":" not in name
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     protocol_version = "HTTP/1.1"
 
+    # A client that stalls mid-request frees its thread eventually (http.server drops it).
+    timeout = 120
+
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        response = self.server.sandbox.dispatch(
-            self.command, self.path, dict(self.headers.items()), body
-        )
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            response = self.server.sandbox.dispatch(
+                self.command, self.path, dict(self.headers.items()), body
+            )
+            payload = response.encode() if response is not None else b""
+        except Exception as error:  # the sandbox must never die on a request
+            response = SandboxResponse(
+                500, {"error": {"code": "sandbox_error", "message": repr(error)}}
+            )
+            payload = response.encode()
         if response is None:
             # Abort the connection with a reset, as a host that is down would.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
-        payload = response.encode()
-        self.send_response(response.status)
-        headers = {"Content-Type": "application/json", **response.headers}
-        for name, value in headers.items():
-            self.send_header(name, str(value))
+        self._send(response.status, payload, response.headers)
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or ``None`` once an error has been answered for an unusable one."""
+        if self.headers.get("Transfer-Encoding"):
+            self._reject(411, "length_required", "send a Content-Length, not a chunked body")
+            return None
+        raw_length = (self.headers.get("Content-Length") or "0").strip()
+        if not raw_length.isdigit() or not raw_length.isascii():
+            self._reject(400, "bad_content_length", f"Content-Length {raw_length!r} is not valid")
+            return None
+        length = int(raw_length)
+        if length > MAX_BODY_BYTES:
+            if length <= _DRAIN_LIMIT_BYTES:
+                self._discard(length)
+            self._reject(413, "body_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client hung up mid-body: nobody is left to answer
+            self.close_connection = True
+            return None
+        return body
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                return
+            length -= len(chunk)
+
+    def _reject(self, status: int, code: str, message: str) -> None:
+        """Answer and close: the connection's framing can no longer be trusted."""
+        self.close_connection = True
+        payload = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self._send(status, payload, {"Connection": "close"})
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            if _is_sendable_header(name, str(value)):
+                self.send_header(name, str(value))
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -260,6 +327,12 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up early (a timeout in DealDesk) is normal, not worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 class SandboxServer:
