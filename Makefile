@@ -43,3 +43,11 @@ clean:
 # The whole suite on PostgreSQL and Redis (Debian's packages, started on loopback for the run).
 test-postgres: install chromium
 	scripts/with-postgres-redis.sh $(VENV)/bin/pytest
+
+# Benchmarks against the sandbox with injected latency (see docs/benchmarks.md).
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The load run with faults: one source down, the other rate limiting.
+loadtest: install
+	$(PY) bench/loadtest.py $(LOADTEST_ARGS)

@@ -157,6 +157,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # django-axes: lock an account+address out after repeated failed logins.
+AXES_ENABLED = config.env_bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = config.env_int("AXES_FAILURE_LIMIT", default=5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -168,6 +169,9 @@ DEALDESK_HTTP_CONNECT_TIMEOUT = 3.05
 DEALDESK_HTTP_READ_TIMEOUT = config.env_int("DEALDESK_HTTP_READ_TIMEOUT", default=10, minimum=1)
 DEALDESK_REFERENCE_TTL = config.env_int("DEALDESK_REFERENCE_TTL", default=300)
 DEALDESK_PAGE_SIZE = 25
+# The client-side rate budget models each vendor's documented limits; only a benchmark with the
+# sandbox's own limits switched off turns it off.
+DEALDESK_CLIENT_RATE_LIMITS = config.env_bool("DEALDESK_CLIENT_RATE_LIMITS", default=True)
 
 LOGGING = {
     "version": 1,
