@@ -1,0 +1,183 @@
+"""Reads and writes of API connections, and the admin's "Test connection" check."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+
+from dealdesk.connections.crypto import UndecryptableSecret
+from dealdesk.connections.models import Connection, Origin, Provider
+from dealdesk.providers import adapter_for
+from dealdesk.providers.base import (
+    AuthenticationFailed,
+    Forbidden,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+)
+
+logger = logging.getLogger("dealdesk.connections")
+
+
+@dataclass(frozen=True)
+class EnvironmentConnection:
+    """A connection an operator configured through environment variables."""
+
+    provider: str
+    label: str
+    base_url: str
+    api_key: str
+
+
+def environment_connections() -> list[EnvironmentConnection]:
+    """The connections the settings ask for: one per provider whose API key is set."""
+    wanted = [
+        (Provider.STORA, "Stora", settings.STORA_API_URL, settings.STORA_API_KEY),
+        (Provider.NODESTASH, "nodestash", settings.NODESTASH_API_URL, settings.NODESTASH_API_KEY),
+    ]
+    return [
+        EnvironmentConnection(provider=str(provider), label=label, base_url=url, api_key=key)
+        for provider, label, url, key in wanted
+        if key
+    ]
+
+
+def _stored_key_matches(connection: Connection, api_key: str) -> bool:
+    try:
+        return connection.get_api_key() == api_key
+    except UndecryptableSecret:
+        return False
+
+
+def connection_sync_environment() -> None:
+    """Upsert one connection per provider key given in the environment (slug = provider name)
+    and delete environment connections whose variable is gone. Writes only what changed."""
+    wanted = {c.provider: c for c in environment_connections()}
+    with transaction.atomic():
+        stale = Connection.objects.filter(origin=Origin.ENVIRONMENT).exclude(slug__in=list(wanted))
+        for connection in stale:
+            logger.info("Removing connection %s: its API key left the environment", connection.slug)
+            connection.delete()
+        for provider, env in wanted.items():
+            connection = Connection.objects.filter(slug=provider).first()
+            if connection is None:
+                connection = Connection(slug=provider)
+            elif connection.origin != Origin.ENVIRONMENT:
+                logger.warning(
+                    "The environment's %s API key replaces connection %s from %s",
+                    env.label,
+                    connection.slug,
+                    connection.get_origin_display(),
+                )
+            unchanged = (
+                connection.pk is not None
+                and connection.origin == Origin.ENVIRONMENT
+                and connection.provider == provider
+                and connection.label == env.label
+                and connection.base_url == env.base_url
+                and connection.enabled
+                and _stored_key_matches(connection, env.api_key)
+            )
+            if unchanged:
+                continue
+            connection.provider = provider
+            connection.label = env.label
+            connection.base_url = env.base_url
+            connection.enabled = True
+            connection.origin = Origin.ENVIRONMENT
+            connection.set_api_key(env.api_key)
+            connection.save()
+
+
+def sync_environment_after_migrate(**_kwargs) -> None:
+    """``post_migrate`` handler: the table exists now, so environment keys can be stored."""
+    connection_sync_environment()
+
+
+_environment_synced = False
+_environment_sync_lock = threading.Lock()
+
+
+def _sync_environment_once() -> None:
+    """Once per process, so a key added to the environment shows up without a migrate."""
+    global _environment_synced
+    if _environment_synced:
+        return
+    with _environment_sync_lock:
+        if not _environment_synced:
+            connection_sync_environment()
+            _environment_synced = True
+
+
+def connection_list(*, enabled_only: bool = True) -> list[Connection]:
+    _sync_environment_once()
+    connections = Connection.objects.all()
+    if enabled_only:
+        connections = connections.filter(enabled=True)
+    return list(connections)
+
+
+def connection_get(*, slug: str) -> Connection:
+    """Raises ``Connection.DoesNotExist`` for an unknown slug."""
+    _sync_environment_once()
+    return Connection.objects.get(slug=slug)
+
+
+# --- Test connection ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    level: int  # a django.contrib.messages level
+    message: str
+
+
+def _unavailable_words(error: Unavailable) -> str:
+    if error.code == "unreachable":
+        return "unreachable — check the base URL"
+    if error.code == "timeout":
+        return "did not answer in time — check the base URL or try again later"
+    if error.code == "malformed_response":
+        return "answered with something that is not its API — check the base URL"
+    if error.status:
+        return f"unavailable (HTTP {error.status}) — try again later"
+    return "unavailable right now — try again later"
+
+
+def connection_test(*, connection: Connection) -> ConnectionTestResult:
+    """One cheap authenticated read against the connection, reported in plain words."""
+    name = f"{connection.label} ({connection.slug})"
+    try:
+        adapter_for(connection.info()).ping()
+    except UndecryptableSecret as error:
+        return ConnectionTestResult(False, messages.ERROR, f"{name}: {error.message}")
+    except AuthenticationFailed:
+        return ConnectionTestResult(
+            False, messages.ERROR, f"{name}: key rejected — update the API key"
+        )
+    except Forbidden:
+        return ConnectionTestResult(
+            False,
+            messages.ERROR,
+            f"{name}: key lacks a permission DealDesk needs — update the API key",
+        )
+    except RateLimited as error:
+        seconds = error.retry_after_seconds
+        wait = f"try again in {seconds} s" if seconds else "try again shortly"
+        return ConnectionTestResult(False, messages.WARNING, f"{name}: rate limited — {wait}")
+    except Unavailable as error:
+        return ConnectionTestResult(False, messages.ERROR, f"{name}: {_unavailable_words(error)}")
+    except NotFound:
+        return ConnectionTestResult(
+            False, messages.ERROR, f"{name}: no API found at this base URL — check the base URL"
+        )
+    except ProviderError as error:
+        return ConnectionTestResult(False, messages.ERROR, f"{name}: failed — {error.message}")
+    return ConnectionTestResult(True, messages.SUCCESS, f"{name}: OK")
