@@ -149,6 +149,7 @@ class ApiTransport:
         self.error_mapper = error_mapper
         self.budget = budget
         self.extra_headers = dict(extra_headers or {})
+        self.last_request_id = ""  # of the latest response, success or error (audit trail)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -164,6 +165,7 @@ class ApiTransport:
         idempotency_key: str | None = None,
     ) -> ApiResponse:
         label = self.connection.label
+        self.last_request_id = ""
         self.budget.spend(connection_label=label)
         headers = {
             "Authorization": f"Bearer {self.connection.api_key}",
@@ -213,6 +215,7 @@ class ApiTransport:
             if not request_id and isinstance(body.get("error"), dict):
                 request_id = str(body["error"].get("request_id") or "")
         self._log(method, path, response.status_code, started, request_id)
+        self.last_request_id = request_id
         if response.ok:
             return ApiResponse(response.status_code, body, response.headers, request_id)
         error = self.error_mapper(response.status_code, body, response.headers, request_id)
