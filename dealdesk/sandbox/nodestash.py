@@ -1,0 +1,659 @@
+"""A nodestash API v1 simulator, following ../shared/api/nodestash.md (CONFIRMED and ASSUMED).
+
+Paths arrive without the ``/nodestash`` prefix, e.g. ``/v1/deals/dl_x``. Choices the docs leave
+open, fixed here so tests and the adapter agree:
+
+- ``limit`` defaults to 20 (the API reference pages; /docs/pagination says 25), must be 1..100.
+- Cursors are base64url JSON ``{"offset", "filters"}``; following one with other filters or
+  another sort is a 400 on field ``cursor``.
+- List sorts put null values last in both directions; ties break on id.
+- PATCH ignores unknown and server-managed fields (``id``, ``pipeline_id``, ``closed_at``,
+  ``owner_id``, timestamps), as a Zod-style schema strips them. Every known field sent bumps
+  ``updated_at``, strictly later than before.
+- ``value``: a JSON number (not a string or a bool) between 0 and 10^13, rounded half-up to 2
+  places; ``tags``: at most 20 strings (the wording of nodestash's own 400 example).
+- Idempotency (N-A6): the first response (below 500) to an ``Idempotency-Key`` on POST or PATCH is
+  replayed for the same method, path and body; the same key with another request is a 409.
+- An unsupported method on a known path is a 405 ``METHOD_NOT_ALLOWED``; an unknown path a 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from dealdesk.sandbox.core import BadJson, SandboxRequest, SandboxResponse
+from dealdesk.sandbox.seed_nodestash import build_seed, format_timestamp, parse_timestamp
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_TITLE_LENGTH = 300
+MAX_TAGS = 20
+MAX_VALUE = Decimal("1e13")
+CENTS = Decimal("0.01")
+
+DEAL_SORTS = ("created_at", "updated_at", "value", "expected_close_date")
+CONTACT_SORTS = ("created_at", "updated_at", "email", "first_name", "last_name")
+COMPANY_SORTS = ("created_at", "updated_at", "name", "domain")
+DEAL_INCLUDES = ("contact", "company", "pipeline", "stage")
+UPGRADE_URL = "https://nodestash.io/pricing"
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
+_ID_RE = {prefix: re.compile(rf"^{prefix}[A-Za-z0-9]+$") for prefix in ("dl_", "pp_", "ct_", "co_")}
+_NULLABLE_DEAL_FIELDS = ("value", "contact_id", "company_id", "expected_close_date")
+
+
+class ApiError(Exception):
+    """Raised inside a handler; turned into nodestash's error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, str]] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.retry_after = retry_after
+
+
+def _validation(field: str, message: str) -> ApiError:
+    return ApiError(400, "VALIDATION_ERROR", "Request validation failed", [_detail(field, message)])
+
+
+def _detail(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _resource(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    return {"id": attributes["id"], "type": kind, "attributes": attributes}
+
+
+def _next_midnight_utc(now: float) -> int:
+    return (int(now) // 86400 + 1) * 86400
+
+
+class NodestashSimulator:
+    """One nodestash workspace behind one API key with every scope (``*``)."""
+
+    name = "nodestash"
+    burst_limit = 5  # Free plan, per second, per workspace
+    daily_limit = 100_000  # Free says 1,000; high so demos and tests never spend it
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.rate_limiting = False
+        self.pipelines: dict[str, dict[str, Any]] = {}
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.companies: dict[str, dict[str, Any]] = {}
+        self.deals: dict[str, dict[str, Any]] = {}
+        self.idempotent_responses: dict[str, tuple[str, SandboxResponse]] = {}
+        self._burst_window = 0
+        self._burst_used = 0
+        self._daily_reset = 0
+        self._daily_used = 0
+
+    # --- Simulator protocol ---------------------------------------------------------------------
+
+    def reset(self, seed: str) -> None:
+        data = build_seed(seed)
+        self.pipelines = data.pipelines
+        self.contacts = data.contacts
+        self.companies = data.companies
+        self.deals = data.deals
+        self.idempotent_responses = {}
+        self._burst_window = self._burst_used = 0
+        self._daily_reset = self._daily_used = 0
+
+    def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply raw attribute changes as another nodestash user would (no validation)."""
+        deal = self.deals[deal_id]
+        for key, value in changes.items():
+            if key == "value" and value is not None:
+                value = str(Decimal(str(value)).quantize(CENTS, ROUND_HALF_UP))
+            if key == "stage_id":
+                pipeline, stage = self._find_stage(value)
+                if stage is not None:
+                    deal["pipeline_id"] = pipeline["id"]
+                    self._move_to_stage(deal, stage)
+            deal[key] = copy.deepcopy(value)
+        self._touch(deal)
+        return copy.deepcopy(deal)
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        request_id = "req_" + uuid.uuid4().hex[:20]
+        try:
+            self._authenticate(request)
+            self._spend_rate_limit()
+            response = self._idempotent(request, request_id)
+        except ApiError as error:
+            response = self._error_response(error, request_id)
+        response.headers.update(self._rate_headers())
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    # --- Auth, rate limits, idempotency ---------------------------------------------------------
+
+    def _authenticate(self, request: SandboxRequest) -> None:
+        if "authorization" not in request.headers:
+            raise ApiError(401, "MISSING_AUTH", "No Authorization header provided")
+        if request.bearer_token != self.token:
+            raise ApiError(401, "INVALID_API_KEY", "Invalid, revoked or expired API key")
+
+    def _spend_rate_limit(self) -> None:
+        now = time.time()
+        window = int(now)
+        if window != self._burst_window:
+            self._burst_window, self._burst_used = window, 0
+        if now >= self._daily_reset:
+            self._daily_reset, self._daily_used = _next_midnight_utc(now), 0
+        if self.rate_limiting:
+            if self._burst_used >= self.burst_limit:
+                self._raise_rate_limited(
+                    f"Rate limit exceeded. Per-second burst limit of {self.burst_limit} requests "
+                    "exceeded for the Free plan.",
+                    math.ceil(window + 1 - now),
+                )
+            if self._daily_used >= self.daily_limit:
+                self._raise_rate_limited(
+                    f"Rate limit exceeded. Daily quota of {self.daily_limit} requests exceeded.",
+                    math.ceil(self._daily_reset - now),
+                )
+        self._burst_used += 1
+        self._daily_used += 1
+
+    @staticmethod
+    def _raise_rate_limited(message: str, retry_after: int) -> None:
+        raise ApiError(429, "RATE_LIMITED", message, retry_after=max(1, retry_after))
+
+    def _rate_headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.daily_limit),
+            "X-RateLimit-Remaining": str(max(0, self.daily_limit - self._daily_used)),
+            "X-RateLimit-Reset": str(self._daily_reset or _next_midnight_utc(time.time())),
+            "X-RateLimit-Burst-Limit": str(self.burst_limit),
+            "X-RateLimit-Burst-Remaining": str(max(0, self.burst_limit - self._burst_used)),
+        }
+
+    def _idempotent(self, request: SandboxRequest, request_id: str) -> SandboxResponse:
+        """N-A6: replay the first response to an Idempotency-Key on POST and PATCH."""
+        key = request.headers.get("idempotency-key", "").strip()
+        if request.method not in ("POST", "PATCH") or not key:
+            return self._route(request, request_id)
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.path}\n".encode() + request.body
+        ).hexdigest()
+        stored = self.idempotent_responses.get(key)
+        if stored is not None:
+            stored_fingerprint, stored_response = stored
+            if stored_fingerprint != fingerprint:
+                raise ApiError(
+                    409, "CONFLICT", "This Idempotency-Key was already used for another request"
+                )
+            replay = copy.deepcopy(stored_response)
+            replay.headers["Idempotent-Replayed"] = "true"
+            return replay
+        response = self._route(request, request_id)
+        if response.status < 500:
+            self.idempotent_responses[key] = (fingerprint, copy.deepcopy(response))
+        return response
+
+    # --- Routing --------------------------------------------------------------------------------
+
+    def _route(self, request: SandboxRequest, request_id: str) -> SandboxResponse:
+        try:
+            body = self._dispatch(request)
+        except ApiError as error:
+            return self._error_response(error, request_id)
+        body.setdefault("meta", {})["request_id"] = request_id
+        return SandboxResponse(200, body)
+
+    def _dispatch(self, request: SandboxRequest) -> dict[str, Any]:
+        parts = [p for p in request.path.split("/") if p]
+        if len(parts) not in (2, 3) or parts[0] != "v1":
+            raise ApiError(404, "NOT_FOUND", "Route not found")
+        collection = parts[1]
+        object_id = parts[2] if len(parts) == 3 else None
+        routes: dict[tuple[str, bool], dict[str, Callable[..., dict[str, Any]]]] = {
+            ("deals", False): {"GET": self._list_deals},
+            ("deals", True): {"GET": self._get_deal, "PATCH": self._update_deal},
+            ("pipelines", False): {"GET": self._list_pipelines},
+            ("pipelines", True): {"GET": self._get_pipeline},
+            ("contacts", False): {"GET": self._list_contacts},
+            ("contacts", True): {"GET": self._get_contact},
+            ("companies", False): {"GET": self._list_companies},
+            ("companies", True): {"GET": self._get_company},
+        }
+        methods = routes.get((collection, object_id is not None))
+        if methods is None:
+            raise ApiError(404, "NOT_FOUND", "Route not found")
+        handler = methods.get(request.method)
+        if handler is None:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+        return handler(request, object_id) if object_id is not None else handler(request)
+
+    def _error_response(self, error: ApiError, request_id: str) -> SandboxResponse:
+        payload: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.details:
+            payload["details"] = error.details
+        headers = {}
+        if error.retry_after is not None:
+            payload["retry_after"] = error.retry_after
+            payload["upgrade_url"] = UPGRADE_URL
+            headers["Retry-After"] = str(error.retry_after)
+        body = {"error": payload, "meta": {"request_id": request_id}}
+        return SandboxResponse(error.status, body, headers)
+
+    # --- Shared list machinery ------------------------------------------------------------------
+
+    def _paginate(
+        self, request: SandboxRequest, items: list[dict[str, Any]], kind: str
+    ) -> dict[str, Any]:
+        raw_limit = request.param("limit", str(DEFAULT_LIMIT)) or ""
+        if not raw_limit.strip().isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise _validation("limit", f"Number must be between 1 and {MAX_LIMIT}")
+        limit = int(raw_limit)
+        # A new limit may be sent while following a cursor; every other parameter must match.
+        filters = hashlib.sha256(
+            json.dumps(
+                [
+                    request.path,
+                    sorted(
+                        (k, v) for k, v in request.query.items() if k not in ("cursor", "limit")
+                    ),
+                ]
+            ).encode()
+        ).hexdigest()[:16]
+        offset = 0
+        cursor = request.param("cursor")
+        if cursor:
+            offset = self._decode_cursor(cursor, filters)
+        page = items[offset : offset + limit]
+        has_more = offset + limit < len(items)
+        next_cursor = None
+        if has_more:
+            raw = json.dumps({"offset": offset + limit, "filters": filters}).encode()
+            next_cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return {
+            "data": [_resource(kind, copy.deepcopy(item)) for item in page],
+            "meta": {"pagination": {"next_cursor": next_cursor, "has_more": has_more}},
+        }
+
+    @staticmethod
+    def _decode_cursor(cursor: str, filters: str) -> int:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            decoded = json.loads(raw)
+            offset = decoded["offset"]
+            cursor_filters = decoded["filters"]
+        except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+            raise _validation("cursor", "Invalid cursor") from None
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise _validation("cursor", "Invalid cursor")
+        if cursor_filters != filters:
+            raise _validation("cursor", "Cursor does not match the filters or sort of this query")
+        return offset
+
+    @staticmethod
+    def _sorted(
+        request: SandboxRequest,
+        items: list[dict[str, Any]],
+        allowed: tuple[str, ...],
+        key_for: Callable[[dict[str, Any], str], Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Multi-key sort from ``sort=a,-b``; nulls last in both directions; ties by id."""
+        raw = request.param("sort") or "-created_at"
+        keys = []
+        for part in raw.split(","):
+            part = part.strip()
+            descending = part.startswith("-")
+            name = part[1:] if descending else part
+            if name not in allowed:
+                raise _validation("sort", f"Sort by one of: {', '.join(allowed)}")
+            keys.append((name, descending))
+        ordered = sorted(items, key=lambda item: item["id"])
+        for name, descending in reversed(keys):
+
+            def sort_key(item: dict[str, Any], name: str = name) -> Any:
+                return key_for(item, name) if key_for else item.get(name)
+
+            present = [item for item in ordered if sort_key(item) is not None]
+            missing = [item for item in ordered if sort_key(item) is None]
+            ordered = sorted(present, key=sort_key, reverse=descending) + missing
+        return ordered
+
+    @staticmethod
+    def _includes(request: SandboxRequest, allowed: tuple[str, ...]) -> set[str]:
+        raw = request.param("include") or ""
+        names = {part.strip() for part in raw.split(",") if part.strip()}
+        unknown = names - set(allowed)
+        if unknown:
+            raise _validation("include", f"Include one of: {', '.join(allowed)}")
+        return names
+
+    @staticmethod
+    def _object_id(object_id: str, prefix: str, label: str) -> str:
+        if not _ID_RE[prefix].match(object_id):
+            raise ApiError(404, "NOT_FOUND", f"{label} not found")
+        return object_id
+
+    # --- Deals ----------------------------------------------------------------------------------
+
+    def _list_deals(self, request: SandboxRequest) -> dict[str, Any]:
+        deals = list(self.deals.values())
+        for name in ("pipeline_id", "stage_id", "contact_id", "company_id"):
+            wanted = request.param(name)
+            if wanted:
+                deals = [d for d in deals if d.get(name) == wanted]
+        tags = [t.strip() for t in (request.param("tags") or "").split(",") if t.strip()]
+        if tags:
+            deals = [d for d in deals if set(tags) <= set(d.get("tags") or [])]
+        minimum = self._amount_param(request, "min_value")
+        maximum = self._amount_param(request, "max_value")
+        if minimum is not None:
+            deals = [d for d in deals if d.get("value") and Decimal(d["value"]) >= minimum]
+        if maximum is not None:
+            deals = [d for d in deals if d.get("value") and Decimal(d["value"]) <= maximum]
+        deals = self._sorted(request, deals, DEAL_SORTS, self._deal_sort_key)
+        return self._paginate(request, deals, "deal")
+
+    @staticmethod
+    def _amount_param(request: SandboxRequest, name: str) -> Decimal | None:
+        raw = request.param(name)
+        if not raw:
+            return None
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            raise _validation(name, "Expected a number") from None
+        if not amount.is_finite():
+            raise _validation(name, "Expected a number")
+        return amount
+
+    @staticmethod
+    def _deal_sort_key(deal: dict[str, Any], name: str) -> Any:
+        value = deal.get(name)
+        if name == "value" and value is not None:
+            return Decimal(value)
+        return value
+
+    def _deal(self, object_id: str) -> dict[str, Any]:
+        deal = self.deals.get(self._object_id(object_id, "dl_", "Deal"))
+        if deal is None:
+            raise ApiError(404, "NOT_FOUND", "Deal not found")
+        return deal
+
+    def _get_deal(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        deal = self._deal(object_id)
+        includes = self._includes(request, DEAL_INCLUDES)
+        return {"data": _resource("deal", self._deal_attributes(deal, includes))}
+
+    def _deal_attributes(self, deal: dict[str, Any], includes: set[str]) -> dict[str, Any]:
+        """N-A1: each included object's flat attributes under its key, or null."""
+        attributes = copy.deepcopy(deal)
+        if "contact" in includes:
+            attributes["contact"] = copy.deepcopy(self.contacts.get(deal.get("contact_id") or ""))
+        if "company" in includes:
+            attributes["company"] = copy.deepcopy(self.companies.get(deal.get("company_id") or ""))
+        if "pipeline" in includes:
+            attributes["pipeline"] = copy.deepcopy(self.pipelines.get(deal.get("pipeline_id")))
+        if "stage" in includes:
+            _, stage = self._find_stage(deal.get("stage_id"))
+            attributes["stage"] = copy.deepcopy(stage)
+        return attributes
+
+    def _update_deal(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        deal = self._deal(object_id)
+        try:
+            body = request.json()
+        except BadJson:
+            raise ApiError(400, "VALIDATION_ERROR", "Malformed JSON body") from None
+        if not isinstance(body, dict):
+            raise _validation("body", "Expected an object")
+        changes = self._validated_deal_changes(deal, body)
+        if not changes:
+            return {"data": _resource("deal", copy.deepcopy(deal))}
+        # Validation is complete: only now is the deal touched.
+        custom_fields = changes.pop("custom_fields", None)
+        if custom_fields is not None:
+            deal["custom_fields"] = {**(deal.get("custom_fields") or {}), **custom_fields}
+        new_stage = changes.pop("stage", None)
+        deal.update(changes)
+        if new_stage is not None and new_stage["id"] != deal["stage_id"]:
+            self._move_to_stage(deal, new_stage)
+        self._touch(deal)
+        return {"data": _resource("deal", copy.deepcopy(deal))}
+
+    def _validated_deal_changes(self, deal: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """Every field checked before anything changes: 400s first, then 422s."""
+        changes: dict[str, Any] = {}
+        details: list[dict[str, str]] = []
+        for name in _NULLABLE_DEAL_FIELDS:
+            if name in body and body[name] is None:
+                changes[name] = None  # N-A3: null clears a nullable field
+        if "title" in body:
+            title = body["title"]
+            if not isinstance(title, str) or not title.strip():
+                details.append(_detail("title", "Title is required"))
+            elif len(title) > MAX_TITLE_LENGTH:
+                details.append(
+                    _detail("title", f"String must contain at most {MAX_TITLE_LENGTH} character(s)")
+                )
+            else:
+                changes["title"] = title
+        if body.get("value") is not None:
+            value = self._parse_value(body["value"])
+            if value is None:
+                details.append(_detail("value", "Expected a number between 0 and 10^13"))
+            else:
+                changes["value"] = value
+        if "currency" in body:
+            currency = body["currency"]
+            if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
+                details.append(_detail("currency", "Expected a 3-letter currency code"))
+            else:
+                changes["currency"] = currency.upper()
+        if "stage_id" in body:
+            stage_id = body["stage_id"]
+            pipeline = self.pipelines.get(deal.get("pipeline_id"), {})
+            stage = next(
+                (s for s in pipeline.get("stages", []) if s["id"] == stage_id),
+                None,
+            )
+            if stage is None:  # N-A4
+                details.append(
+                    _detail("stage_id", "Stage must belong to the deal's current pipeline")
+                )
+            else:
+                changes["stage"] = stage
+        if "tags" in body:
+            tags = body["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                details.append(_detail("tags", "Expected an array of strings"))
+            elif len(tags) > MAX_TAGS:
+                details.append(_detail("tags", f"Array must contain at most {MAX_TAGS} element(s)"))
+            else:
+                changes["tags"] = list(tags)  # N-A2: the list is replaced
+        if "custom_fields" in body:
+            custom_fields = body["custom_fields"]
+            if not isinstance(custom_fields, dict):
+                details.append(_detail("custom_fields", "Expected an object"))
+            else:
+                changes["custom_fields"] = copy.deepcopy(custom_fields)
+        if body.get("expected_close_date") is not None:
+            expected = body["expected_close_date"]
+            if not isinstance(expected, str) or not self._is_date(expected):
+                details.append(_detail("expected_close_date", "Expected a date YYYY-MM-DD"))
+            else:
+                changes["expected_close_date"] = expected
+        linked = {
+            "contact_id": (self.contacts, "Contact"),
+            "company_id": (self.companies, "Company"),
+        }
+        missing_link = None
+        for name, (table, label) in linked.items():
+            if body.get(name) is None:
+                continue
+            if not isinstance(body[name], str):
+                details.append(_detail(name, "Expected a string"))
+            elif body[name] not in table:
+                missing_link = missing_link or f"{label} not found"
+            else:
+                changes[name] = body[name]
+        if details:
+            raise ApiError(400, "VALIDATION_ERROR", "Request validation failed", details)
+        if missing_link:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", missing_link)
+        return changes
+
+    @staticmethod
+    def _parse_value(raw: Any) -> str | None:
+        """A JSON number → decimal string with 2 places; anything else → None (invalid)."""
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            return None
+        try:
+            amount = Decimal(str(raw))
+        except InvalidOperation:
+            return None
+        if not amount.is_finite() or amount < 0 or amount >= MAX_VALUE:
+            return None
+        return str(amount.quantize(CENTS, ROUND_HALF_UP))
+
+    @staticmethod
+    def _is_date(text: str) -> bool:
+        if not _DATE_RE.match(text):
+            return False
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError:
+            return False
+        return True
+
+    def _find_stage(self, stage_id: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        for pipeline in self.pipelines.values():
+            for stage in pipeline["stages"]:
+                if stage["id"] == stage_id:
+                    return pipeline, stage
+        return {}, None
+
+    def _move_to_stage(self, deal: dict[str, Any], stage: dict[str, Any]) -> None:
+        """``closed_at`` is set on a move to a won/lost stage, cleared on a move to an open one."""
+        deal["stage_id"] = stage["id"]
+        if stage["type"] in ("won", "lost"):
+            deal["closed_at"] = self._next_timestamp(deal)
+        else:
+            deal["closed_at"] = None
+
+    @staticmethod
+    def _next_timestamp(deal: dict[str, Any]) -> str:
+        """Now, but always at least a second after the deal's last update."""
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        try:
+            previous = parse_timestamp(deal["updated_at"])
+        except (KeyError, TypeError, ValueError):
+            return format_timestamp(now)
+        return format_timestamp(max(now, previous + dt.timedelta(seconds=1)))
+
+    def _touch(self, deal: dict[str, Any]) -> None:
+        deal["updated_at"] = self._next_timestamp(deal)
+        if deal.get("closed_at") and deal["closed_at"] > deal["updated_at"]:
+            deal["closed_at"] = deal["updated_at"]
+
+    # --- Pipelines ------------------------------------------------------------------------------
+
+    def _list_pipelines(self, request: SandboxRequest) -> dict[str, Any]:
+        return self._paginate(request, list(self.pipelines.values()), "pipeline")
+
+    def _get_pipeline(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        pipeline = self.pipelines.get(self._object_id(object_id, "pp_", "Pipeline"))
+        if pipeline is None:
+            raise ApiError(404, "NOT_FOUND", "Pipeline not found")
+        attributes = copy.deepcopy(pipeline)
+        if "deal_count" in self._includes(request, ("deal_count",)):
+            per_stage: dict[str, int] = {}
+            for deal in self.deals.values():
+                if deal.get("pipeline_id") == pipeline["id"]:
+                    per_stage[deal.get("stage_id")] = per_stage.get(deal.get("stage_id"), 0) + 1
+            for stage in attributes["stages"]:
+                stage["deal_count"] = per_stage.get(stage["id"], 0)
+            attributes["deal_count"] = sum(per_stage.values())
+        return {"data": _resource("pipeline", attributes)}
+
+    # --- Contacts and companies -----------------------------------------------------------------
+
+    @staticmethod
+    def _filtered(
+        request: SandboxRequest,
+        items: list[dict[str, Any]],
+        substring: tuple[str, ...],
+        exact: tuple[str, ...],
+    ) -> list[dict[str, Any]]:
+        for name in substring:
+            wanted = (request.param(name) or "").lower()
+            if wanted:
+                items = [i for i in items if wanted in str(i.get(name) or "").lower()]
+        for name in exact:
+            wanted = request.param(name) or ""
+            if wanted:
+                items = [i for i in items if i.get(name) == wanted]
+        tags = [t.strip() for t in (request.param("tags") or "").split(",") if t.strip()]
+        if tags:
+            items = [i for i in items if set(tags) <= set(i.get("tags") or [])]
+        return items
+
+    def _list_contacts(self, request: SandboxRequest) -> dict[str, Any]:
+        contacts = self._filtered(
+            request,
+            list(self.contacts.values()),
+            ("email", "first_name", "last_name"),
+            ("company_id", "source"),
+        )
+        contacts = self._sorted(request, contacts, CONTACT_SORTS)
+        return self._paginate(request, contacts, "contact")
+
+    def _get_contact(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        contact = self.contacts.get(self._object_id(object_id, "ct_", "Contact"))
+        if contact is None:
+            raise ApiError(404, "NOT_FOUND", "Contact not found")
+        attributes = copy.deepcopy(contact)
+        if "company" in self._includes(request, ("company",)):
+            attributes["company"] = copy.deepcopy(self.companies.get(contact.get("company_id")))
+        return {"data": _resource("contact", attributes)}
+
+    def _list_companies(self, request: SandboxRequest) -> dict[str, Any]:
+        companies = self._filtered(
+            request, list(self.companies.values()), ("name", "domain", "industry"), ("size",)
+        )
+        companies = self._sorted(request, companies, COMPANY_SORTS)
+        return self._paginate(request, companies, "company")
+
+    def _get_company(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        company = self.companies.get(self._object_id(object_id, "co_", "Company"))
+        if company is None:
+            raise ApiError(404, "NOT_FOUND", "Company not found")
+        attributes = copy.deepcopy(company)
+        includes = self._includes(request, ("contacts", "contact_count"))
+        members = [c for c in self.contacts.values() if c.get("company_id") == company["id"]]
+        if "contacts" in includes:
+            attributes["contacts"] = copy.deepcopy(members)
+        if "contact_count" in includes:
+            attributes["contact_count"] = len(members)
+        return {"data": _resource("company", attributes)}
