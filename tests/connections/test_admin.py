@@ -176,6 +176,20 @@ def test_environment_connection_cannot_be_changed_or_deleted(admin_client, envir
     assert environment_connection.get_api_key() == "stora-env-secret-7e7e"
 
 
+def test_environment_connection_survives_the_bulk_delete_action(
+    admin_client, environment_connection
+):
+    admin_client.post(
+        CHANGELIST,
+        {
+            "action": "delete_selected",
+            "_selected_action": [environment_connection.pk],
+            "post": "yes",
+        },
+    )
+    assert Connection.objects.filter(pk=environment_connection.pk).exists()
+
+
 # --- A key stored under another encryption key -----------------------------------------------
 
 
