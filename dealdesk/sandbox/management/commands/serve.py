@@ -1,0 +1,81 @@
+"""``manage.py serve``: what ``make run`` starts. The demo sandbox when no key is set, then the app.
+
+Django's development server runs in this process with the autoreloader off: a reloader would run
+this command twice and start a second sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dealdesk.sandbox.demo import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    DemoStartResult,
+    SandboxStartError,
+    demo_start,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run DealDesk locally. With no API key configured, first start the built-in sandbox "
+        "with demo data, connect to it and create a demo login."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--seed", default="demo", help="the sandbox's data: demo, large or N")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host, port = options["host"], options["port"]
+        try:
+            result = demo_start(seed=options["seed"])
+        except SandboxStartError as error:
+            raise CommandError(str(error)) from None
+        if result.sandbox is not None:
+            atexit.register(result.sandbox.stop)
+        self._announce(result, _browser_url(host, port))
+        try:
+            call_command("runserver", f"{host}:{port}", use_reloader=False)
+        finally:
+            if result.sandbox is not None:
+                result.sandbox.stop()
+
+    def _announce(self, result: DemoStartResult, url: str) -> None:
+        if result.sandbox is None:
+            self.stdout.write("API keys are configured: the built-in sandbox stays off.")
+            if result.disabled_connections:
+                self.stdout.write(
+                    f"Disabled {result.disabled_connections} connection(s) left by a sandbox demo."
+                )
+            if result.retired_demo_user:
+                self.stdout.write(
+                    self.style.WARNING(f"Deactivated the demo login {DEMO_USERNAME!r}.")
+                )
+            self.stdout.write(f"DealDesk: {url}")
+            return
+        sandbox = result.sandbox
+        self.stdout.write(
+            self.style.SUCCESS("No API key is configured: DealDesk runs on the built-in sandbox.")
+        )
+        self.stdout.write(f"  Open        {url}")
+        self.stdout.write(
+            f"  Log in      {DEMO_USERNAME} / {DEMO_PASSWORD}   "
+            "(a DEMO account with demo data; it is never created once a real key is set)"
+        )
+        self.stdout.write(f"  Sandbox     {sandbox.url}  (faults: {sandbox.url}/__sandbox/)")
+        self.stdout.write("")
+
+
+def _browser_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only choosing what to print
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
