@@ -1,0 +1,670 @@
+"""The deal service: the only functions views call (see docs/service-api.md).
+
+Reads fan out to one adapter per connection (``listing.py``), reference data comes from a cache
+(``reference.py``), and every write re-reads the deal, refuses a change to a field that changed
+upstream since the user saw it, sends only what changed and leaves an audit entry (``audit.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from dealdesk.connections.crypto import UndecryptableSecret
+from dealdesk.connections.models import Connection
+from dealdesk.connections.services import connection_get, connection_list
+from dealdesk.deals.audit import (
+    audit_change,
+    audit_history,
+    audit_record,
+    audit_succeeded_before,
+)
+from dealdesk.deals.listing import (
+    DealFilters,
+    ListSource,
+    SourceError,
+    list_page,
+)
+from dealdesk.deals.models import AuditEntry
+from dealdesk.deals.reference import (
+    reference_get,
+    reference_knows_stages,
+    reference_refresh_for_unknown_stage,
+)
+from dealdesk.providers import adapter_for
+from dealdesk.providers.base import (
+    LOST,
+    OPEN,
+    WON,
+    AuthenticationFailed,
+    Conflict,
+    Deal,
+    DealActions,
+    EditableField,
+    Money,
+    NotFound,
+    Provider,
+    ProviderError,
+    ReferenceData,
+    Stage,
+    ValidationFailed,
+    humanise,
+)
+from dealdesk.providers.http import ApiTransport
+
+__all__ = [
+    "DealDetail",
+    "DealFilters",
+    "DealListResult",
+    "SourceError",
+    "SourceOption",
+    "UnknownConnection",
+    "deal_change_stage",
+    "deal_get",
+    "deal_history",
+    "deal_list",
+    "deal_mark_lost",
+    "deal_mark_won",
+    "deal_reopen",
+    "deal_update",
+    "source_options",
+]
+
+logger = logging.getLogger("dealdesk.deals")
+
+MAX_PAGE_SIZE = 100
+
+
+class UnknownConnection(NotFound):
+    default_message = "There is no such connection."
+
+
+@dataclass(frozen=True)
+class SourceOption:
+    slug: str
+    label: str
+    provider: str
+
+
+@dataclass
+class DealListResult:
+    deals: list[Deal]
+    errors: list[SourceError]
+    sources: list[SourceOption]  # every enabled connection
+    stage_choices: list[Stage]  # stages of the chosen source (empty without source)
+    start_index: int  # 1-based, 0 when empty
+    end_index: int
+    next_cursor: str | None  # opaque; pass back as cursor=
+    prev_cursor: str | None  # opaque; "" means the first page
+    totals: list[Money]  # per currency over the deals of this page
+    page_size: int
+    # Slugs whose deals were too many to sort by name in full (only the first ones are listed).
+    truncated_sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DealDetail:
+    deal: Deal
+    fields: list[EditableField]  # in display order
+    actions: DealActions
+    history: list[AuditEntry]  # newest first
+    connection: SourceOption
+
+
+# --- Connections ---------------------------------------------------------------------------
+
+
+def _option(connection: Connection) -> SourceOption:
+    return SourceOption(slug=connection.slug, label=connection.label, provider=connection.provider)
+
+
+def source_options() -> list[SourceOption]:
+    return [_option(c) for c in connection_list(enabled_only=True)]
+
+
+def _connection(slug: str) -> Connection:
+    try:
+        connection = connection_get(slug=slug)
+    except Connection.DoesNotExist:
+        raise UnknownConnection(
+            f"There is no connection {slug!r}.", code="unknown_connection"
+        ) from None
+    if not connection.enabled:
+        raise UnknownConnection(f"The connection {slug!r} is switched off.", code="disabled")
+    return connection
+
+
+def _undecryptable_message(connection: Connection) -> str:
+    return f"cannot decrypt the stored key of {connection.label}; an admin must enter it again."
+
+
+def _adapter(connection: Connection) -> Provider:
+    try:
+        return adapter_for(connection.info())
+    except UndecryptableSecret:
+        raise AuthenticationFailed(
+            _undecryptable_message(connection),
+            connection_label=connection.label,
+            code="undecryptable_key",
+        ) from None
+
+
+def _list_source(connection: Connection) -> ListSource:
+    try:
+        adapter = adapter_for(connection.info())
+    except UndecryptableSecret:
+        error = SourceError(
+            connection.slug, connection.label, "auth", _undecryptable_message(connection)
+        )
+        return ListSource(connection.slug, connection.label, connection.provider, None, error)
+    return ListSource(connection.slug, connection.label, connection.provider, adapter)
+
+
+# --- Reads ---------------------------------------------------------------------------------
+
+
+def deal_list(
+    *, filters: DealFilters, cursor: str | None = None, page_size: int = 25
+) -> DealListResult:
+    page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
+    connections = connection_list(enabled_only=True)
+    if filters.source and filters.source not in {c.slug for c in connections}:
+        filters = dataclasses.replace(filters, source="", stage="")  # unknown source: all
+    chosen = [c for c in connections if not filters.source or c.slug == filters.source]
+    outcome = list_page(
+        sources=[_list_source(c) for c in chosen],
+        filters=filters,
+        cursor=cursor,
+        page_size=page_size,
+    )
+    deals = outcome.deals
+    return DealListResult(
+        deals=deals,
+        errors=outcome.errors,
+        sources=[_option(c) for c in connections],
+        stage_choices=_stage_choices(filters, chosen, outcome.refs),
+        start_index=outcome.start_offset + 1 if deals else 0,
+        end_index=outcome.start_offset + len(deals) if deals else 0,
+        next_cursor=outcome.next_cursor,
+        prev_cursor=outcome.prev_cursor,
+        totals=_totals(deals),
+        page_size=page_size,
+        truncated_sources=outcome.truncated_sources,
+    )
+
+
+def _stage_choices(
+    filters: DealFilters, chosen: list[Connection], refs: dict[str, ReferenceData]
+) -> list[Stage]:
+    if not filters.source or len(chosen) != 1:
+        return []
+    ref = refs.get(filters.source)
+    if ref is None:
+        try:
+            ref = reference_get(adapter=_adapter(chosen[0]))
+        except ProviderError:
+            return []  # the page already shows this source's error
+    return [stage for pipeline in ref.pipelines for stage in pipeline.ordered_stages()]
+
+
+def _totals(deals: list[Deal]) -> list[Money]:
+    sums: dict[str, Decimal] = {}
+    for deal in deals:
+        if deal.value is not None:
+            sums[deal.value.currency] = (
+                sums.get(deal.value.currency, Decimal(0)) + deal.value.amount
+            )
+    return [Money(amount, currency) for currency, amount in sorted(sums.items())]
+
+
+def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
+    """One upstream call when the reference data is cached."""
+    connection = _connection(connection_slug)
+    adapter = _adapter(connection)
+    deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
+    return _detail(connection, adapter, deal, ref)
+
+
+def deal_history(*, connection_slug: str, deal_id: str) -> list[AuditEntry]:
+    return audit_history(connection_slug=connection_slug, deal_id=deal_id)
+
+
+def _fetch_deal(adapter: Provider, deal_id: str, ref: ReferenceData) -> tuple[Deal, ReferenceData]:
+    deal = adapter.get_deal(deal_id, ref=ref)
+    if not reference_knows_stages(ref, [deal]):
+        fresh = reference_refresh_for_unknown_stage(adapter=adapter)
+        if fresh is not None:
+            ref = fresh
+            deal = adapter.get_deal(deal_id, ref=ref)
+    return deal, ref
+
+
+def _detail(connection: Connection, adapter: Provider, deal: Deal, ref: ReferenceData):
+    return DealDetail(
+        deal=deal,
+        fields=adapter.editable_fields(deal, ref=ref),
+        actions=adapter.actions(deal, ref=ref),
+        history=deal_history(connection_slug=connection.slug, deal_id=deal.id),
+        connection=_option(connection),
+    )
+
+
+# --- Writes --------------------------------------------------------------------------------
+
+
+@dataclass
+class _WritePlan:
+    """What one write would do to the fresh deal: audit rows, conflicts, and the upstream call
+    (``None`` when nothing differs from the current values, so nothing is sent)."""
+
+    changes: list[dict[str, Any]]
+    conflicts: tuple[str, ...] = ()
+    send: Callable[[], Deal] | None = None
+
+
+Planner = Callable[[Provider, Deal, ReferenceData], _WritePlan]
+
+
+def deal_update(
+    *,
+    user,
+    connection_slug: str,
+    deal_id: str,
+    changes: dict[str, Any],
+    seen_updated_at,
+    idempotency_key: str,
+    originals: dict[str, Any] | None = None,
+) -> DealDetail:
+    """A partial update of exactly the fields whose new value differs from the current one."""
+
+    def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
+        fields = {f.name: f for f in adapter.editable_fields(deal, ref=ref)}
+        unknown = [name for name in changes if name not in fields]
+        if unknown:
+            raise ValidationFailed(
+                "This deal has no editable field " + ", ".join(sorted(unknown)) + ".",
+                field_errors={name: ["This field cannot be edited here."] for name in unknown},
+            )
+        to_send = {
+            name: value for name, value in changes.items() if not _same(value, fields[name].value)
+        }
+        seen = _parse_seen(seen_updated_at)
+        conflicts = tuple(
+            name
+            for name in to_send
+            if _changed_upstream(name, fields[name].value, deal, originals, seen)
+        )
+        audit_rows = [
+            audit_change(
+                field=name,
+                label=fields[name].label,
+                old=_display(fields[name], fields[name].value),
+                new=_display(fields[name], value),
+            )
+            for name, value in to_send.items()
+        ]
+        if not to_send:
+            return _WritePlan(audit_rows)
+        return _WritePlan(
+            audit_rows,
+            conflicts,
+            lambda: adapter.update_deal(deal.id, to_send, ref=ref, idempotency_key=idempotency_key),
+        )
+
+    return _write(
+        user=user,
+        connection_slug=connection_slug,
+        deal_id=deal_id,
+        action="update",
+        idempotency_key=idempotency_key,
+        plan=plan,
+    )
+
+
+def deal_change_stage(
+    *,
+    user,
+    connection_slug: str,
+    deal_id: str,
+    stage_id: str,
+    seen_updated_at,
+    idempotency_key: str,
+    originals: dict[str, Any] | None = None,
+) -> DealDetail:
+    def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
+        rows = [_stage_row(deal, ref, stage_id)]
+        if _stage_id(deal) == stage_id:
+            return _WritePlan(rows)  # already in that stage: nothing to send
+        return _WritePlan(
+            rows,
+            _state_conflicts(deal, originals, seen_updated_at),
+            lambda: adapter.change_stage(deal, stage_id, ref=ref, idempotency_key=idempotency_key),
+        )
+
+    return _write(
+        user=user,
+        connection_slug=connection_slug,
+        deal_id=deal_id,
+        action="change_stage",
+        idempotency_key=idempotency_key,
+        plan=plan,
+    )
+
+
+def deal_mark_won(
+    *,
+    user,
+    connection_slug: str,
+    deal_id: str,
+    seen_updated_at,
+    idempotency_key: str,
+    originals: dict[str, Any] | None = None,
+) -> DealDetail:
+    def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
+        return _WritePlan(
+            [_status_row(deal, WON)],
+            _state_conflicts(deal, originals, seen_updated_at),
+            lambda: adapter.mark_won(deal, ref=ref, idempotency_key=idempotency_key),
+        )
+
+    return _write(
+        user=user,
+        connection_slug=connection_slug,
+        deal_id=deal_id,
+        action="mark_won",
+        idempotency_key=idempotency_key,
+        plan=plan,
+    )
+
+
+def deal_mark_lost(
+    *,
+    user,
+    connection_slug: str,
+    deal_id: str,
+    reason: str,
+    seen_updated_at,
+    idempotency_key: str,
+    originals: dict[str, Any] | None = None,
+) -> DealDetail:
+    """``reason``: a Stora ``lost_reason`` value, or the id of a nodestash lost stage."""
+
+    def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
+        lost_stage = ref.stage(reason) if reason else None
+        reason_label = lost_stage.name if lost_stage else humanise(reason)
+        return _WritePlan(
+            [
+                _status_row(deal, LOST),
+                audit_change(
+                    field="lost_reason",
+                    label="Lost reason",
+                    old=deal.lost_reason_label or None,
+                    new=reason_label,
+                ),
+            ],
+            _state_conflicts(deal, originals, seen_updated_at),
+            lambda: adapter.mark_lost(deal, reason, ref=ref, idempotency_key=idempotency_key),
+        )
+
+    return _write(
+        user=user,
+        connection_slug=connection_slug,
+        deal_id=deal_id,
+        action="mark_lost",
+        idempotency_key=idempotency_key,
+        plan=plan,
+    )
+
+
+def deal_reopen(
+    *,
+    user,
+    connection_slug: str,
+    deal_id: str,
+    stage_id: str | None,
+    assignee_id: str | None,
+    seen_updated_at,
+    idempotency_key: str,
+    originals: dict[str, Any] | None = None,
+) -> DealDetail:
+    def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
+        rows = [_status_row(deal, OPEN)]
+        if stage_id:
+            rows.append(_stage_row(deal, ref, stage_id))
+        if assignee_id:
+            staff = {choice.value: choice.label for choice in ref.staff}
+            rows.append(
+                audit_change(
+                    field="assignee",
+                    label="Assignee",
+                    old=deal.owner.name if deal.owner else None,
+                    new=staff.get(assignee_id) or ref.names.get(assignee_id) or assignee_id,
+                )
+            )
+        return _WritePlan(
+            rows,
+            _state_conflicts(deal, originals, seen_updated_at),
+            lambda: adapter.reopen(
+                deal,
+                stage_id=stage_id or None,
+                assignee_id=assignee_id or None,
+                ref=ref,
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    return _write(
+        user=user,
+        connection_slug=connection_slug,
+        deal_id=deal_id,
+        action="reopen",
+        idempotency_key=idempotency_key,
+        plan=plan,
+    )
+
+
+def _write(
+    *,
+    user,
+    connection_slug: str,
+    deal_id: str,
+    action: str,
+    idempotency_key: str,
+    plan: Planner,
+) -> DealDetail:
+    """Re-read, check for conflicts, send only what changed, and audit whatever happens."""
+    connection = _connection(connection_slug)
+    if audit_succeeded_before(
+        connection_slug=connection.slug, deal_id=deal_id, idempotency_key=idempotency_key
+    ):
+        # The same form submitted again: it already acted once; show the deal as it is now.
+        return deal_get(connection_slug=connection.slug, deal_id=deal_id)
+
+    def audit(deal_name: str, changes, outcome: str, error_message="", request_id="") -> None:
+        audit_record(
+            user=user,
+            connection_slug=connection.slug,
+            connection_label=connection.label,
+            deal_id=deal_id,
+            deal_name=deal_name,
+            action=action,
+            changes=changes,
+            outcome=outcome,
+            error_message=error_message,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+        )
+
+    deal: Deal | None = None
+    try:
+        adapter = _adapter(connection)
+        deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
+        planned = plan(adapter, deal, ref)
+    except ProviderError as error:
+        audit(deal.name if deal else "", [], AuditEntry.Outcome.FAILED, error.message)
+        raise
+    if planned.conflicts:
+        labels = [_field_label(name, planned.changes) for name in planned.conflicts]
+        conflict = Conflict(
+            f"{', '.join(labels)} changed in {connection.label} since you loaded this deal; "
+            "your change was not saved.",
+            current=deal,
+            fields=planned.conflicts,
+            connection_label=connection.label,
+        )
+        audit(deal.name, planned.changes, AuditEntry.Outcome.CONFLICT, conflict.message)
+        raise conflict
+    if planned.send is None:
+        return _detail(connection, adapter, deal, ref)
+    try:
+        updated = planned.send()
+    except ProviderError as error:
+        outcome = AuditEntry.Outcome.FAILED
+        if isinstance(error, Conflict):
+            outcome = AuditEntry.Outcome.CONFLICT
+            error.current = error.current or _current_or_none(adapter, deal_id, ref)
+        audit(deal.name, planned.changes, outcome, error.message, error.request_id)
+        raise
+    audit(
+        updated.name or deal.name,
+        planned.changes,
+        AuditEntry.Outcome.SUCCEEDED,
+        request_id=_last_request_id(adapter),
+    )
+    return _detail(connection, adapter, updated, ref)
+
+
+def _current_or_none(adapter: Provider, deal_id: str, ref: ReferenceData) -> Deal | None:
+    """The deal as it is now, for an upstream 409; the refusal itself is what matters."""
+    try:
+        return adapter.get_deal(deal_id, ref=ref)
+    except ProviderError:
+        return None
+
+
+def _last_request_id(adapter: Provider) -> str:
+    request_id = getattr(adapter, "last_request_id", "")
+    if request_id:
+        return str(request_id)
+    for value in getattr(adapter, "__dict__", {}).values():
+        if isinstance(value, ApiTransport) and value.last_request_id:
+            return value.last_request_id
+    return ""
+
+
+# --- Conflict checks -----------------------------------------------------------------------
+
+
+def _parse_seen(seen_updated_at) -> dt.datetime | None:
+    if isinstance(seen_updated_at, dt.datetime):
+        seen = seen_updated_at
+    elif isinstance(seen_updated_at, str) and seen_updated_at.strip():
+        try:
+            seen = dt.datetime.fromisoformat(seen_updated_at.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return seen if seen.tzinfo else seen.replace(tzinfo=dt.UTC)
+
+
+def _newer_than_seen(deal: Deal, seen: dt.datetime | None) -> bool:
+    if seen is None or deal.updated_at is None:
+        return False
+    updated = deal.updated_at if deal.updated_at.tzinfo else deal.updated_at.replace(tzinfo=dt.UTC)
+    return updated > seen
+
+
+def _changed_upstream(
+    name: str, current: Any, deal: Deal, originals: dict[str, Any] | None, seen
+) -> bool:
+    """Did the field change upstream since the user saw it? Compared with the value the user
+    saw when the form sends it; otherwise any newer ``updated_at`` counts as a change."""
+    if originals is not None and name in originals:
+        return not _same(originals[name], current)
+    return _newer_than_seen(deal, seen)
+
+
+def _state_conflicts(deal: Deal, originals: dict[str, Any] | None, seen_updated_at):
+    """Stage changes, won, lost and reopen: refused when the stage or status the user saw is no
+    longer the deal's."""
+    originals = originals or {}
+    if "stage" in originals or "status" in originals:
+        fields = []
+        if "stage" in originals and not _same(originals["stage"], _stage_id(deal)):
+            fields.append("stage")
+        if "status" in originals and not _same(originals["status"], deal.status):
+            fields.append("status")
+        return tuple(fields)
+    if _newer_than_seen(deal, _parse_seen(seen_updated_at)):
+        return ("stage", "status")
+    return ()
+
+
+def _stage_id(deal: Deal) -> str | None:
+    return deal.stage.id if deal.stage else None
+
+
+def _normalise(value: Any) -> Any:
+    if value == "":
+        return None
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal as field values: "" is None, a list is a tuple, 50000 is 50000.00, and a date
+    equals a date-time on that day."""
+    left, right = _normalise(left), _normalise(right)
+    if left is None or right is None:
+        return left is None and right is None
+    if isinstance(left, Decimal) or isinstance(right, Decimal):
+        try:
+            return Decimal(str(left)) == Decimal(str(right))
+        except (InvalidOperation, ValueError):
+            return False
+    one_is_datetime = isinstance(left, dt.datetime) != isinstance(right, dt.datetime)
+    if one_is_datetime and isinstance(left, dt.date) and isinstance(right, dt.date):
+        left = left.date() if isinstance(left, dt.datetime) else left
+        right = right.date() if isinstance(right, dt.datetime) else right
+    return left == right
+
+
+# --- Audit rows ----------------------------------------------------------------------------
+
+
+def _display(editable: EditableField, value: Any) -> Any:
+    """A select's value shows as its choice label in the history."""
+    for choice in editable.choices:
+        if choice.value == value:
+            return choice.label
+    return value
+
+
+def _status_row(deal: Deal, new_status: str) -> dict[str, Any]:
+    return audit_change(
+        field="status", label="Status", old=deal.status_label, new=humanise(new_status)
+    )
+
+
+def _stage_row(deal: Deal, ref: ReferenceData, stage_id: str) -> dict[str, Any]:
+    target = ref.stage(stage_id)
+    return audit_change(
+        field="stage",
+        label="Stage",
+        old=deal.stage.name if deal.stage else None,
+        new=target.name if target else stage_id,
+    )
+
+
+def _field_label(name: str, rows: list[dict[str, Any]]) -> str:
+    for row in rows:
+        if row["field"] == name:
+            return row["label"]
+    return humanise(name)
