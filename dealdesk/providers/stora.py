@@ -1,0 +1,629 @@
+"""Stora Public API 2025-09 adapter: Stora JSON <-> DealDesk's ``Deal``.
+
+Reference: ../shared/api/stora.md. Stora has one pipeline of stages; won/lost lives only in the
+deal's ``status`` (§4), so every stage is a target for a stage change or a reopen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from dealdesk.providers.base import (
+    LOST,
+    OPEN,
+    WON,
+    AuthenticationFailed,
+    Choice,
+    Conflict,
+    ConnectionInfo,
+    Deal,
+    DealActions,
+    DealPage,
+    DealQuery,
+    EditableField,
+    Forbidden,
+    LineItem,
+    NotFound,
+    Pipeline,
+    ProviderError,
+    RateLimited,
+    Ref,
+    ReferenceData,
+    Stage,
+    Unavailable,
+    ValidationFailed,
+    humanise,
+)
+from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
+
+# --- ASSUMED behaviours (../shared/api/stora.md §13): each one is coded here only ------------
+
+# S-A1: the deals list sorts by created_at|updated_at with sort_direction ASC|DESC.
+S_A1_SORT_FIELDS = {"-updated_at": ("updated_at", "DESC"), "updated_at": ("updated_at", "ASC")}
+S_A1_DEFAULT_SORT = ("updated_at", "DESC")  # name/value sorts are done by the service
+# S-A2: the deals list filters on status, stage_id and search (our DealQuery field -> param).
+S_A2_FILTER_PARAMS = {"status": "status", "stage_id": "stage_id", "search": "search"}
+# S-A3: show accepts expand=assignee,creator,contact,site,stage, replacing {id} by the object.
+S_A3_EXPAND = "assignee,creator,contact,site,stage"
+# S-A4: PATCH field names; our field name -> Stora's.
+S_A4_PATCH_FIELDS = {
+    "name": "name",
+    "note": "note",
+    "starts_at": "starts_at",
+    "assignee": "assignee",
+}
+# S-A5: PATCH {"stage": {"id"}} moves an open deal; a closed one answers 409 (reopen instead).
+S_A5_STAGE_PATCH_FIELD = "stage"
+# S-A6: win/lose on a closed deal and reopen on an open one answer 409 conflict.
+S_A6_STATE_CONFLICT_CODE = "conflict"
+# S-A7: the lost_reason enum (the fifth "contract…" value is unknown until checked).
+S_A7_LOST_REASONS = (
+    "accessibility_concern",
+    "better_deal_elsewhere",
+    "chose_competitor",
+    "price_concerns",
+)
+# S-A8: reopen without "stage" goes to the first stage by position, so we send one only if chosen.
+S_A8_REOPEN_OMITS_DEFAULT_STAGE = True
+# S-A9: GET /2025-09/staff?page&limit -> {"staff": [{id, name, email, ...}], "meta"}.
+S_A9_STAFF_PATH = "/2025-09/staff"
+S_A9_STAFF_KEY = "staff"
+
+
+# S-A10: rate limits are counted per token, so the client budget is scoped to the API key.
+def s_a10_budget_scope(connection: ConnectionInfo) -> str:
+    return "stora:" + key_fingerprint(connection.api_key)
+
+
+# --- Plain vendor facts ----------------------------------------------------------------------
+
+PROVIDER = "stora"
+PIPELINE_ID = "stora"
+RATE_LIMITS = [(10, 1), (60, 60)]  # 10/s and 60/min (§9, CONFIRMED)
+MAX_PAGE_LIMIT = 100
+MAX_REFERENCE_PAGES = 20
+UNTITLED = "(untitled)"
+API_CREATOR = "API"
+DELETED_STAGE = "Deleted stage"
+UNKNOWN_STATUS = "unknown"
+# A Stora JSON pointer's first segment -> our field name (§10); anything else is "__all__".
+POINTER_FIELDS = {
+    **{stora: ours for ours, stora in S_A4_PATCH_FIELDS.items()},
+    "lost_reason": "lost_reason",
+    S_A5_STAGE_PATCH_FIELD: "stage",
+}
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+
+def map_stora_error(
+    status: int,
+    body: Any,
+    headers: Mapping[str, str],
+    request_id: str,
+    *,
+    label: str = "Stora",
+) -> ProviderError:
+    """Branch on HTTP status and ``error.code`` (§10); ``message``/``details`` are display text."""
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), str) else ""
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    common = {"connection_label": label, "status": status, "code": code, "request_id": request_id}
+    if status == 401:
+        return AuthenticationFailed(
+            f"{label} rejected the API key. An admin must update it.", **common
+        )
+    if status == 403:
+        return Forbidden(
+            f"The {label} API key lacks a permission DealDesk needs. An admin must update it.",
+            **common,
+        )
+    if status == 404:
+        if code == "invalid_endpoint":
+            return NotFound(f"{label} has no such endpoint: check the API address.", **common)
+        return NotFound(f"Not found in {label}.", **common)
+    if status == 409:
+        return Conflict(f"The deal changed in {label} since you loaded it.", **common)
+    if status == 422 or (status == 400 and code in ("invalid_request", "invalid_content")):
+        return ValidationFailed(
+            f"{label} refused the change: {message}" if message else None,
+            field_errors=_field_errors(error.get("details"), message),
+            **common,
+        )
+    if status == 429:
+        retry_after = _seconds_until(headers.get("RateLimit-Reset"))
+        wait = f" Try again in {max(1, math.ceil(retry_after))} s." if retry_after else ""
+        return RateLimited(
+            f"{label} is rate limiting DealDesk.{wait}", retry_after=retry_after, **common
+        )
+    return Unavailable(f"{label} is unavailable right now.", **common)
+
+
+def _field_errors(details: Any, message: str) -> dict[str, list[str]]:
+    field_errors: dict[str, list[str]] = {}
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        pointer = detail.get("pointer") if isinstance(detail.get("pointer"), str) else ""
+        first_segment = pointer.lstrip("/").split("/")[0]
+        ours = POINTER_FIELDS.get(first_segment, "__all__")
+        field_errors.setdefault(ours, []).append(_detail_text(detail.get("message"), pointer))
+    if not field_errors:
+        field_errors["__all__"] = [message or "The change was refused."]
+    return field_errors
+
+
+def _detail_text(message: Any, pointer: str) -> str:
+    """``value at `/name` must not be empty`` -> ``Must not be empty.`` (shown by the field)."""
+    if not isinstance(message, str) or not message.strip():
+        return "Invalid value."
+    text = message.strip()
+    prefix = f"value at `{pointer}` "
+    if pointer and text.startswith(prefix):
+        text = text[len(prefix) :]
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def _seconds_until(reset: Any) -> float | None:
+    """``RateLimit-Reset`` is a UTC epoch (§9); None when absent or nonsense."""
+    try:
+        seconds = float(reset) - time.time()
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(seconds) or seconds > 86400:
+        return None
+    return max(0.0, seconds)
+
+
+# --- Parsing helpers (never crash on odd types) ----------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _relation_id(value: Any) -> str | None:
+    return _text(value.get("id")) if isinstance(value, dict) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _date_time_value(value: Any) -> str | None:
+    """A move-in date (date, datetime or ``YYYY-MM-DD``) as Stora's date-time, or None."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dt.date):
+        return f"{value.isoformat()}T00:00:00Z"
+    try:
+        return f"{dt.date.fromisoformat(str(value)[:10]).isoformat()}T00:00:00Z"
+    except ValueError:
+        raise ValidationFailed(
+            "Enter a valid date.", field_errors={"starts_at": ["Enter a valid date."]}
+        ) from None
+
+
+# --- Adapter ---------------------------------------------------------------------------------
+
+
+class StoraAdapter:
+    """One Stora account. Every method may raise a ``ProviderError``."""
+
+    def __init__(self, connection: ConnectionInfo) -> None:
+        self.connection = connection
+        self.transport = ApiTransport(
+            connection,
+            error_mapper=functools.partial(map_stora_error, label=connection.label),
+            budget=RateBudget(scope=s_a10_budget_scope(connection), limits=list(RATE_LIMITS)),
+        )
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._get("/2025-09/deals/stages", {"limit": 1})
+
+    def reference_data(self) -> ReferenceData:
+        stage_rows = self._get_all(
+            "/2025-09/deals/stages", "stages", {"sort_by": "position", "sort_direction": "ASC"}
+        )
+        stages = []
+        for row in stage_rows:
+            stage_id = _text(row.get("id"))
+            if stage_id:
+                name = _text(row.get("name")) or stage_id
+                stages.append(Stage(stage_id, name, _int(row.get("position")), OPEN, PIPELINE_ID))
+        pipeline = Pipeline(PIPELINE_ID, self.connection.label, tuple(stages))
+        names: dict[str, str] = {}
+        staff = []
+        for row in self._get_all(S_A9_STAFF_PATH, S_A9_STAFF_KEY):
+            staff_id = _text(row.get("id"))
+            if staff_id:
+                names[staff_id] = _text(row.get("name")) or _text(row.get("email")) or staff_id
+                staff.append(Choice(staff_id, names[staff_id]))
+        for row in self._get_all("/2025-09/contacts", "contacts"):
+            contact_id = _text(row.get("id"))
+            if contact_id:
+                full_name = _text(row.get("full_name")) or _text(row.get("email"))
+                names[contact_id] = full_name or contact_id
+        for row in self._get_all("/2025-09/sites", "sites"):
+            site_id = _text(row.get("id"))
+            if site_id:
+                names[site_id] = _text(row.get("name")) or site_id
+        staff.sort(key=lambda choice: choice.label.casefold())
+        return ReferenceData(pipelines=(pipeline,), staff=tuple(staff), names=names)
+
+    def list_deals(
+        self, query: DealQuery, *, ref: ReferenceData, cursor: str | None, limit: int
+    ) -> DealPage:
+        """One upstream call. The cursor is the row offset to continue from; the page may be
+        shorter than ``limit`` when the window cannot be served by one Stora page."""
+        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        return self._list_window(query, ref=ref, offset=offset, limit=limit, max_calls=1)
+
+    def list_deals_at(
+        self, query: DealQuery, *, ref: ReferenceData, offset: int, limit: int
+    ) -> DealPage:
+        """Rows ``[offset, offset + limit)``: one upstream call when a page size fits the window,
+        else as few as needed. ``next_cursor`` is the offset after the rows consumed."""
+        return self._list_window(query, ref=ref, offset=offset, limit=limit, max_calls=None)
+
+    def get_deal(self, deal_id: str, *, ref: ReferenceData) -> Deal:
+        response = self._get(self._deal_path(deal_id), {"expand": S_A3_EXPAND})
+        return self._deal_from(response, ref=ref, deal_id=deal_id)
+
+    # --- what the UI may offer ----------------------------------------------------------------
+
+    def editable_fields(self, deal: Deal, *, ref: ReferenceData) -> list[EditableField]:
+        owner_id = deal.owner.id if deal.owner and deal.owner.id else ""
+        choices = [Choice("", "Unassigned"), *ref.staff]
+        if owner_id and all(choice.value != owner_id for choice in ref.staff):
+            choices.append(Choice(owner_id, deal.owner.name if deal.owner else owner_id))
+        raw_name = deal.raw.get("name")
+        return [
+            EditableField(
+                "name", "Name", "text", raw_name if isinstance(raw_name, str) else "", required=True
+            ),
+            EditableField("note", "Note", "textarea", deal.note or ""),
+            EditableField(
+                "starts_at",
+                "Move-in date",
+                "date",
+                deal.starts_at.astimezone(dt.UTC).date() if deal.starts_at else None,
+            ),
+            EditableField("assignee", "Assignee", "select", owner_id, choices=tuple(choices)),
+        ]
+
+    def actions(self, deal: Deal, *, ref: ReferenceData) -> DealActions:
+        stages = self._stages(ref)
+        if deal.status == OPEN:
+            return DealActions(
+                stage_choices=stages,
+                can_change_stage=bool(stages),
+                can_win=True,
+                can_lose=True,
+                lost_reasons=tuple(Choice(r, humanise(r)) for r in S_A7_LOST_REASONS),
+            )
+        if deal.status in (WON, LOST):
+            return DealActions(can_reopen=True, reopen_stages=stages, reopen_assignees=ref.staff)
+        return DealActions()
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def update_deal(
+        self, deal_id: str, changes: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        """PATCH only the given fields. Stora documents no idempotency for PATCH (§9): no key."""
+        body: dict[str, Any] = {}
+        for field, value in changes.items():
+            stora_field = S_A4_PATCH_FIELDS.get(field)
+            if stora_field is None:
+                raise ValidationFailed(
+                    f"{field} cannot be changed in {self.connection.label}.",
+                    field_errors={"__all__": [f"{field} cannot be changed here."]},
+                    connection_label=self.connection.label,
+                )
+            if field == "name":
+                body[stora_field] = str(value).strip()
+            elif field == "note":
+                body[stora_field] = str(value) if value not in (None, "") else None
+            elif field == "starts_at":
+                body[stora_field] = _date_time_value(value)
+            else:
+                body[stora_field] = {"id": str(value)} if value not in (None, "") else None
+        if not body:
+            return self.get_deal(deal_id, ref=ref)
+        return self._write("PATCH", deal_id, "", body, ref=ref)
+
+    def change_stage(
+        self, deal: Deal, stage_id: str, *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        if deal.status == OPEN:
+            body = {S_A5_STAGE_PATCH_FIELD: {"id": stage_id}}
+            return self._write("PATCH", deal.id, "", body, ref=ref, previous=deal)
+        if deal.status in (WON, LOST):  # S-A5: a closed deal moves by reopening it there
+            return self.reopen(
+                deal, stage_id=stage_id, assignee_id=None, ref=ref, idempotency_key=idempotency_key
+            )
+        raise Conflict(
+            f"A deal that is {humanise(deal.status).lower()} cannot change stage.",
+            current=deal,
+            connection_label=self.connection.label,
+        )
+
+    def mark_won(self, deal: Deal, *, ref: ReferenceData, idempotency_key: str) -> Deal:
+        return self._write(
+            "POST", deal.id, "/win", None, ref=ref, key=idempotency_key, previous=deal
+        )
+
+    def mark_lost(
+        self, deal: Deal, reason: str, *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        body = {"lost_reason": reason}
+        return self._write(
+            "POST", deal.id, "/lose", body, ref=ref, key=idempotency_key, previous=deal
+        )
+
+    def reopen(
+        self,
+        deal: Deal,
+        *,
+        stage_id: str | None,
+        assignee_id: str | None,
+        ref: ReferenceData,
+        idempotency_key: str,
+    ) -> Deal:
+        body: dict[str, Any] = {}
+        if not stage_id and not S_A8_REOPEN_OMITS_DEFAULT_STAGE:
+            first = next(iter(self._stages(ref)), None)
+            stage_id = first.id if first else None
+        if stage_id:
+            body["stage"] = {"id": stage_id}
+        if assignee_id:
+            body["assignee"] = {"id": assignee_id}
+        return self._write(
+            "POST", deal.id, "/reopen", body, ref=ref, key=idempotency_key, previous=deal
+        )
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> ApiResponse:
+        response = self.transport.request("GET", path, params=params)
+        if not isinstance(response.body, dict):
+            raise self._unreadable(response)
+        return response
+
+    def _get_all(
+        self, path: str, key: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every row of a lookup list: ``limit=100`` while ``next`` is not null (§8), capped."""
+        page = 1
+        for _ in range(MAX_REFERENCE_PAGES):
+            body = self._get(path, {**(params or {}), "page": page, "limit": MAX_PAGE_LIMIT}).body
+            yield from (row for row in _list(body.get(key)) if isinstance(row, dict))
+            next_page = _int(_dict(_dict(body.get("meta")).get("pagination")).get("next"))
+            if next_page is None or next_page <= page:
+                return
+            page = next_page
+
+    def _write(
+        self,
+        method: str,
+        deal_id: str,
+        action: str,
+        body: dict[str, Any] | None,
+        *,
+        ref: ReferenceData,
+        key: str | None = None,
+        previous: Deal | None = None,
+    ) -> Deal:
+        response = self.transport.request(
+            method, self._deal_path(deal_id) + action, json=body, idempotency_key=key
+        )
+        if not isinstance(response.body, dict):
+            raise self._unreadable(response)
+        return self._deal_from(response, ref=ref, deal_id=deal_id, previous=previous)
+
+    def _deal_from(
+        self, response: ApiResponse, *, ref: ReferenceData, deal_id: str, previous=None
+    ) -> Deal:
+        raw = response.body.get("deal")
+        if not isinstance(raw, dict):
+            raise self._unreadable(response)
+        return self.parse_deal(raw, ref=ref, fallback_id=deal_id, previous=previous)
+
+    def _unreadable(self, response: ApiResponse) -> Unavailable:
+        label = self.connection.label
+        return Unavailable(
+            f"{label} sent a response DealDesk could not read.",
+            connection_label=label,
+            status=response.status,
+            code="malformed_response",
+            request_id=response.request_id,
+        )
+
+    @staticmethod
+    def _deal_path(deal_id: str) -> str:
+        return "/2025-09/deals/" + quote(str(deal_id), safe="")
+
+    @staticmethod
+    def _stages(ref: ReferenceData) -> tuple[Stage, ...]:
+        pipeline = ref.pipeline(PIPELINE_ID)
+        return tuple(s for s in pipeline.ordered_stages() if s.id) if pipeline else ()
+
+    # --- listing ------------------------------------------------------------------------------
+
+    def _list_params(self, query: DealQuery) -> dict[str, Any]:
+        sort_by, direction = S_A1_SORT_FIELDS.get(query.sort, S_A1_DEFAULT_SORT)
+        params: dict[str, Any] = {"sort_by": sort_by, "sort_direction": direction}
+        for field, param in S_A2_FILTER_PARAMS.items():
+            value = getattr(query, field)
+            if value:
+                params[param] = value
+        return params
+
+    def _list_window(
+        self,
+        query: DealQuery,
+        *,
+        ref: ReferenceData,
+        offset: int,
+        limit: int,
+        max_calls: int | None,
+    ) -> DealPage:
+        if query.pipeline_id and query.pipeline_id != PIPELINE_ID:
+            return DealPage(deals=(), next_cursor=None, total=0)
+        offset, limit = max(0, int(offset)), max(1, int(limit))
+        params = self._list_params(query)
+        deals: list[Deal] = []
+        position, end, total, calls = offset, offset + limit, None, 0
+        while position < end and (max_calls is None or calls < max_calls):
+            page_size, page = page_for_window(position, end - position)
+            body = self._get("/2025-09/deals", {**params, "page": page, "limit": page_size}).body
+            calls += 1
+            pagination = _dict(_dict(body.get("meta")).get("pagination"))
+            total = _int(pagination.get("count"))
+            rows = _list(body.get("deals"))
+            start = position - (page - 1) * page_size
+            window = rows[start : start + end - position]
+            for row in window:  # a row without an id cannot be linked to: skipped, still counted
+                if isinstance(row, dict) and _text(row.get("id")):
+                    deals.append(self.parse_deal(row, ref=ref))
+            position += len(window)
+            if not window or len(rows) < page_size:
+                break  # the list ends here
+        more = position < total if total is not None else position == end
+        return DealPage(
+            deals=tuple(deals), next_cursor=str(position) if more else None, total=total
+        )
+
+    # --- parsing ------------------------------------------------------------------------------
+
+    def parse_deal(
+        self,
+        raw: dict[str, Any],
+        *,
+        ref: ReferenceData,
+        fallback_id: str = "",
+        previous: Deal | None = None,
+    ) -> Deal:
+        """A Stora deal (relations as ``{id}`` or expanded) as a ``Deal``; every field optional.
+
+        List, win, lose and reopen bodies leave out ``note`` and ``metadata`` (§11.5): after a
+        write they are kept from ``previous``, the deal as it was loaded.
+        """
+        note = raw.get("note") if "note" in raw or previous is None else previous.note
+        metadata = raw.get("metadata")
+        if "metadata" not in raw and previous is not None:
+            metadata = previous.metadata
+        return Deal(
+            connection_slug=self.connection.slug,
+            source_label=self.connection.label,
+            provider=PROVIDER,
+            id=_text(raw.get("id")) or fallback_id,
+            name=_text(raw.get("name")) or UNTITLED,
+            status=_text(raw.get("status")) or UNKNOWN_STATUS,
+            stage=self._stage(raw.get("stage"), ref),
+            pipeline=ref.pipeline(PIPELINE_ID),
+            value=None,
+            value_text=_text(raw.get("value_estimate")),
+            owner=self._person(raw.get("assignee"), ref),
+            creator=self._person(raw.get("creator"), ref),
+            contact=self._ref(raw.get("contact"), ref, "full_name", "email"),
+            site=self._ref(raw.get("site"), ref, "name"),
+            starts_at=_timestamp(raw.get("starts_at")),
+            note=note if isinstance(note, str) else None,
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            line_items=tuple(self._line_items(raw.get("line_items"))),
+            lost_reason=_text(raw.get("lost_reason")),
+            created_at=_timestamp(raw.get("created_at")),
+            updated_at=_timestamp(raw.get("updated_at")),
+            raw=raw,
+        )
+
+    @staticmethod
+    def _stage(value: Any, ref: ReferenceData) -> Stage | None:
+        if not isinstance(value, dict):
+            return None
+        stage_id = _text(value.get("id"))
+        known = ref.stage(stage_id) if stage_id else None
+        name = _text(value.get("name")) or (known.name if known else None)
+        position = _int(value.get("position"))
+        if position is None and known:
+            position = known.position
+        if stage_id is None:  # deleted in Stora (§11.1): show its name, never send it back
+            return Stage(None, name or DELETED_STAGE, position, OPEN, PIPELINE_ID)
+        return Stage(stage_id, name or stage_id, position, OPEN, PIPELINE_ID)
+
+    @staticmethod
+    def _ref(value: Any, ref: ReferenceData, *name_keys: str) -> Ref | None:
+        related_id = _relation_id(value)
+        if related_id is None:
+            return None
+        for key in name_keys:  # an expanded object carries its own name
+            name = _text(value.get(key))
+            if name:
+                return Ref(related_id, name)
+        if related_id in ref.names:
+            return Ref(related_id, ref.names[related_id])
+        return Ref(related_id, related_id, missing=True)
+
+    def _person(self, value: Any, ref: ReferenceData) -> Ref | None:
+        related_id = _relation_id(value)
+        if related_id and related_id.startswith("app_"):  # an API application (§11.4)
+            return Ref(None, API_CREATOR)
+        return self._ref(value, ref, "name", "email")
+
+    @staticmethod
+    def _line_items(value: Any) -> Iterator[LineItem]:
+        for row in _list(value):
+            if not isinstance(row, dict):
+                continue
+            item_id = _relation_id(row.get("item"))
+            line_type = _text(row.get("type"))
+            if item_id and line_type:
+                yield LineItem(line_type, item_id, _int(row.get("quantity")))
+
+
+def page_for_window(offset: int, limit: int) -> tuple[int, int]:
+    """The Stora page size and page number that serve most of rows ``[offset, offset + limit)``.
+
+    Prefers the smallest size ``L`` (``limit <= L <= 100``) whose page holds the whole window;
+    when none does, the size whose page holds the longest start of it (the caller continues).
+    """
+    limit = min(limit, MAX_PAGE_LIMIT)
+    page_size = max(
+        range(limit, MAX_PAGE_LIMIT + 1),
+        key=lambda size: (min(limit, size - offset % size), -size),
+    )
+    return page_size, offset // page_size + 1
