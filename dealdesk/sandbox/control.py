@@ -169,6 +169,8 @@ def _mutate(
         raise ControlError(404, "unknown_endpoint", "use /__sandbox/deals/<provider>/<deal_id>")
     if not changes:
         raise ControlError(400, "no_changes", "send a JSON object of the fields to change")
+    if "id" in changes:  # the simulators key deals by id: a new one would orphan the deal
+        raise ControlError(400, "bad_changes", "a deal's id cannot change")
     try:
         deal = sandbox.mutate_deal(provider, deal_id, changes)
     except KeyError as error:

@@ -244,6 +244,7 @@ def test_deal_mutation_changes_it_behind_the_dashboards_back(server):
         ("deals/pipedrive/d1", {"name": "x"}, 404, "unknown_provider"),
         ("deals/all/d1", {"name": "x"}, 404, "unknown_provider"),
         ("deals/stora/d1", {"version": 9}, 400, "bad_changes"),
+        ("deals/stora/d1", {"id": "d2"}, 400, "bad_changes"),
         ("deals/stora/d1", {}, 400, "no_changes"),
         ("deals/stora/d1", ["name"], 400, "bad_json"),
         ("deals/stora", {"name": "x"}, 404, "unknown_endpoint"),
@@ -314,3 +315,43 @@ def test_wrong_method_or_path_is_answered_not_crashed(server, method, path, stat
     assert response.status_code == status
     assert response.json()["error"]["message"]
     assert control(server, "GET", "").status_code == 200
+
+
+# --- against the real simulators (the session sandbox of tests/conftest.py) ---------------------
+
+
+def test_mutating_a_real_stora_deal_shows_in_its_api_with_a_later_updated_at(
+    sandbox_server, sandbox, stora_info
+):
+    headers = {"Authorization": f"Bearer {stora_info.api_key}"}
+    deals_url = f"{stora_info.base_url}/2025-09/deals"
+    before = requests.get(deals_url, headers=headers, timeout=5).json()["deals"][0]
+
+    response = control(
+        sandbox_server, "POST", f"deals/stora/{before['id']}", json={"name": "Changed by Sam"}
+    )
+
+    after = requests.get(f"{deals_url}/{before['id']}", headers=headers, timeout=5).json()["deal"]
+    assert response.status_code == 200
+    assert response.json()["deal"]["name"] == "Changed by Sam"
+    assert after["name"] == "Changed by Sam"
+    assert after["updated_at"] > before["updated_at"]
+
+
+def test_mutating_an_unknown_real_deal_is_a_404(sandbox_server, sandbox):
+    for provider in ("stora", "nodestash"):
+        response = control(sandbox_server, "POST", f"deals/{provider}/nope", json={"name": "x"})
+
+        assert (response.status_code, error_code(response)) == (404, "unknown_deal")
+
+
+def test_real_sandbox_reset_over_http_undoes_a_mutation(sandbox_server, sandbox, nodestash_info):
+    headers = {"Authorization": f"Bearer {nodestash_info.api_key}"}
+    deals_url = f"{nodestash_info.base_url}/deals"
+    deal = requests.get(deals_url, headers=headers, timeout=5).json()["data"][0]
+    control(sandbox_server, "POST", f"deals/nodestash/{deal['id']}", json={"title": "Renamed"})
+
+    assert control(sandbox_server, "POST", "reset", json={"seed": "demo"}).status_code == 200
+
+    again = requests.get(f"{deals_url}/{deal['id']}", headers=headers, timeout=5).json()
+    assert again["data"]["attributes"]["title"] == deal["attributes"]["title"]
