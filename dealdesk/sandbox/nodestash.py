@@ -127,7 +127,7 @@ class NodestashSimulator:
         """Apply raw attribute changes as another nodestash user would (no validation)."""
         deal = self.deals[deal_id]
         for key, value in changes.items():
-            if key == "value" and value is not None:
+            if key == "value" and isinstance(value, int | float) and not isinstance(value, bool):
                 value = str(Decimal(str(value)).quantize(CENTS, ROUND_HALF_UP))
             if key == "stage_id":
                 pipeline, stage = self._find_stage(value)
