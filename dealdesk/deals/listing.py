@@ -35,8 +35,8 @@ from django.core.cache import cache
 
 from dealdesk.deals.reference import (
     reference_get,
-    reference_knows_stages,
     reference_refresh_for_unknown_stage,
+    reference_unknown_stage,
 )
 from dealdesk.providers.base import (
     STATUSES,
@@ -392,9 +392,10 @@ class _Stream:
             return
         position = self.after_chunk
         self._fetch_at(position, wanted)
-        if not self.ref_refreshed and not reference_knows_stages(self.ref, self.rows):
+        unknown_stage = reference_unknown_stage(self.ref, self.rows)
+        if unknown_stage and not self.ref_refreshed:
             self.ref_refreshed = True
-            fresh = reference_refresh_for_unknown_stage(adapter=adapter)
+            fresh = reference_refresh_for_unknown_stage(adapter=adapter, stage_id=unknown_stage)
             if fresh is not None:
                 self.ref = fresh
                 self._fetch_at(position, wanted)

@@ -17,10 +17,6 @@ from django.core.cache import cache
 from dealdesk.providers.base import ConnectionInfo, Deal, Provider, ReferenceData
 from dealdesk.providers.http import key_fingerprint
 
-# After a refresh, an unknown stage id does not trigger another one for this long: a stage the
-# stage list never shows must not cost a refetch on every page.
-MIN_REFRESH_INTERVAL = 30
-
 
 @dataclass(frozen=True)
 class CachedReference:
@@ -47,21 +43,24 @@ def reference_forget(*, connection: ConnectionInfo) -> None:
     cache.delete(reference_cache_key(connection))
 
 
-def reference_knows_stages(ref: ReferenceData, deals) -> bool:
-    """False when a deal points at a stage id the cached reference data does not hold (a stage
-    added upstream since the cache was filled). A deleted Stora stage has no id: that is known."""
+def reference_unknown_stage(ref: ReferenceData, deals) -> str | None:
+    """The first stage id a deal points at that the reference data does not hold (a stage added
+    upstream since the cache was filled), or None. A deleted Stora stage has no id: known."""
     for deal in deals:
         stage = deal.stage if isinstance(deal, Deal) else None
         if stage is not None and stage.id is not None and ref.stage(stage.id) is None:
-            return False
-    return True
+            return stage.id
+    return None
 
 
-def reference_refresh_for_unknown_stage(*, adapter: Provider) -> ReferenceData | None:
-    """Refetch once for a deal with an unknown stage id; None when the cached copy is too young
-    to be the reason (then the stage is simply unknown and the deal shows as such)."""
-    entry = _cached_entry(adapter.connection)
-    if entry is not None and time.time() - entry.fetched_at < MIN_REFRESH_INTERVAL:
+def reference_refresh_for_unknown_stage(
+    *, adapter: Provider, stage_id: str
+) -> ReferenceData | None:
+    """Refetch once for a deal in a stage the cache does not know. Each unknown stage id costs at
+    most one refetch per TTL, so a stage the stage list never shows is not refetched per page;
+    None when this stage already had its refetch."""
+    marker = f"{reference_cache_key(adapter.connection)}:missing:{stage_id}"
+    if not cache.add(marker, True, timeout=settings.DEALDESK_REFERENCE_TTL):
         return None
     return reference_refresh(adapter=adapter)
 

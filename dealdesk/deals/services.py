@@ -33,8 +33,8 @@ from dealdesk.deals.listing import (
 from dealdesk.deals.models import AuditEntry
 from dealdesk.deals.reference import (
     reference_get,
-    reference_knows_stages,
     reference_refresh_for_unknown_stage,
+    reference_unknown_stage,
 )
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
@@ -236,8 +236,9 @@ def deal_history(*, connection_slug: str, deal_id: str) -> list[AuditEntry]:
 
 def _fetch_deal(adapter: Provider, deal_id: str, ref: ReferenceData) -> tuple[Deal, ReferenceData]:
     deal = adapter.get_deal(deal_id, ref=ref)
-    if not reference_knows_stages(ref, [deal]):
-        fresh = reference_refresh_for_unknown_stage(adapter=adapter)
+    unknown_stage = reference_unknown_stage(ref, [deal])
+    if unknown_stage:
+        fresh = reference_refresh_for_unknown_stage(adapter=adapter, stage_id=unknown_stage)
         if fresh is not None:
             ref = fresh
             deal = adapter.get_deal(deal_id, ref=ref)
