@@ -87,6 +87,24 @@ def _resource(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
     return {"id": attributes["id"], "type": kind, "attributes": attributes}
 
 
+def _lookup(table: dict[str, dict[str, Any]], object_id: Any) -> dict[str, Any] | None:
+    return table.get(object_id) if isinstance(object_id, str) else None
+
+
+def _amount(deal: dict[str, Any]) -> Decimal | None:
+    """A stored value as a Decimal; ``None`` when unset or not a decimal string."""
+    try:
+        amount = Decimal(deal.get("value"))
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _tag_set(item: dict[str, Any]) -> set[str]:
+    tags = item.get("tags")
+    return {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
+
+
 def _next_midnight_utc(now: float) -> int:
     return (int(now) // 86400 + 1) * 86400
 
@@ -124,17 +142,23 @@ class NodestashSimulator:
         self._daily_reset = self._daily_used = 0
 
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply raw attribute changes as another nodestash user would (no validation)."""
+        """Apply raw attribute changes as another nodestash user would (no validation beyond
+        formatting a numeric ``value``); a ``stage_id`` of another pipeline moves the deal there."""
         deal = self.deals[deal_id]
-        for key, value in changes.items():
-            if key == "value" and isinstance(value, int | float) and not isinstance(value, bool):
-                value = str(Decimal(str(value)).quantize(CENTS, ROUND_HALF_UP))
-            if key == "stage_id":
-                pipeline, stage = self._find_stage(value)
-                if stage is not None:
-                    deal["pipeline_id"] = pipeline["id"]
-                    self._move_to_stage(deal, stage)
-            deal[key] = copy.deepcopy(value)
+        changes = copy.deepcopy(changes)
+        raw_value = changes.get("value")
+        if isinstance(raw_value, int | float) and not isinstance(raw_value, bool):
+            if not math.isfinite(raw_value):
+                raise ValueError("value must be a finite number")
+            try:
+                changes["value"] = str(Decimal(str(raw_value)).quantize(CENTS, ROUND_HALF_UP))
+            except InvalidOperation:
+                raise ValueError("value must be a finite number below 10^26") from None
+        pipeline, stage = self._find_stage(changes.get("stage_id"))
+        deal.update(changes)
+        if stage is not None:
+            deal["pipeline_id"] = pipeline["id"]
+            self._move_to_stage(deal, stage)
         self._touch(deal)
         return copy.deepcopy(deal)
 
@@ -268,7 +292,11 @@ class NodestashSimulator:
         self, request: SandboxRequest, items: list[dict[str, Any]], kind: str
     ) -> dict[str, Any]:
         raw_limit = request.param("limit", str(DEFAULT_LIMIT)) or ""
-        if not raw_limit.strip().isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raw_limit = raw_limit.strip()
+        if (
+            not (raw_limit.isascii() and raw_limit.isdigit())
+            or not 1 <= int(raw_limit) <= MAX_LIMIT
+        ):
             raise _validation("limit", f"Number must be between 1 and {MAX_LIMIT}")
         limit = int(raw_limit)
         # A new limit may be sent while following a cursor; every other parameter must match.
@@ -365,13 +393,13 @@ class NodestashSimulator:
                 deals = [d for d in deals if d.get(name) == wanted]
         tags = [t.strip() for t in (request.param("tags") or "").split(",") if t.strip()]
         if tags:
-            deals = [d for d in deals if set(tags) <= set(d.get("tags") or [])]
+            deals = [d for d in deals if set(tags) <= _tag_set(d)]
         minimum = self._amount_param(request, "min_value")
         maximum = self._amount_param(request, "max_value")
         if minimum is not None:
-            deals = [d for d in deals if d.get("value") and Decimal(d["value"]) >= minimum]
+            deals = [d for d in deals if _amount(d) is not None and _amount(d) >= minimum]
         if maximum is not None:
-            deals = [d for d in deals if d.get("value") and Decimal(d["value"]) <= maximum]
+            deals = [d for d in deals if _amount(d) is not None and _amount(d) <= maximum]
         deals = self._sorted(request, deals, DEAL_SORTS, self._deal_sort_key)
         return self._paginate(request, deals, "deal")
 
@@ -390,10 +418,10 @@ class NodestashSimulator:
 
     @staticmethod
     def _deal_sort_key(deal: dict[str, Any], name: str) -> Any:
+        if name == "value":
+            return _amount(deal)
         value = deal.get(name)
-        if name == "value" and value is not None:
-            return Decimal(value)
-        return value
+        return value if isinstance(value, str) else None  # odd types (mutate_deal) sort last
 
     def _deal(self, object_id: str) -> dict[str, Any]:
         deal = self.deals.get(self._object_id(object_id, "dl_", "Deal"))
@@ -410,11 +438,11 @@ class NodestashSimulator:
         """N-A1: each included object's flat attributes under its key, or null."""
         attributes = copy.deepcopy(deal)
         if "contact" in includes:
-            attributes["contact"] = copy.deepcopy(self.contacts.get(deal.get("contact_id") or ""))
+            attributes["contact"] = copy.deepcopy(_lookup(self.contacts, deal.get("contact_id")))
         if "company" in includes:
-            attributes["company"] = copy.deepcopy(self.companies.get(deal.get("company_id") or ""))
+            attributes["company"] = copy.deepcopy(_lookup(self.companies, deal.get("company_id")))
         if "pipeline" in includes:
-            attributes["pipeline"] = copy.deepcopy(self.pipelines.get(deal.get("pipeline_id")))
+            attributes["pipeline"] = copy.deepcopy(_lookup(self.pipelines, deal.get("pipeline_id")))
         if "stage" in includes:
             _, stage = self._find_stage(deal.get("stage_id"))
             attributes["stage"] = copy.deepcopy(stage)
@@ -473,7 +501,7 @@ class NodestashSimulator:
                 changes["currency"] = currency.upper()
         if "stage_id" in body:
             stage_id = body["stage_id"]
-            pipeline = self.pipelines.get(deal.get("pipeline_id"), {})
+            pipeline = _lookup(self.pipelines, deal.get("pipeline_id")) or {}
             stage = next(
                 (s for s in pipeline.get("stages", []) if s["id"] == stage_id),
                 None,
@@ -574,7 +602,8 @@ class NodestashSimulator:
 
     def _touch(self, deal: dict[str, Any]) -> None:
         deal["updated_at"] = self._next_timestamp(deal)
-        if deal.get("closed_at") and deal["closed_at"] > deal["updated_at"]:
+        closed_at = deal.get("closed_at")
+        if isinstance(closed_at, str) and closed_at > deal["updated_at"]:
             deal["closed_at"] = deal["updated_at"]
 
     # --- Pipelines ------------------------------------------------------------------------------
@@ -591,7 +620,8 @@ class NodestashSimulator:
             per_stage: dict[str, int] = {}
             for deal in self.deals.values():
                 if deal.get("pipeline_id") == pipeline["id"]:
-                    per_stage[deal.get("stage_id")] = per_stage.get(deal.get("stage_id"), 0) + 1
+                    stage_id = str(deal.get("stage_id"))
+                    per_stage[stage_id] = per_stage.get(stage_id, 0) + 1
             for stage in attributes["stages"]:
                 stage["deal_count"] = per_stage.get(stage["id"], 0)
             attributes["deal_count"] = sum(per_stage.values())
@@ -616,7 +646,7 @@ class NodestashSimulator:
                 items = [i for i in items if i.get(name) == wanted]
         tags = [t.strip() for t in (request.param("tags") or "").split(",") if t.strip()]
         if tags:
-            items = [i for i in items if set(tags) <= set(i.get("tags") or [])]
+            items = [i for i in items if set(tags) <= _tag_set(i)]
         return items
 
     def _list_contacts(self, request: SandboxRequest) -> dict[str, Any]:
@@ -635,7 +665,9 @@ class NodestashSimulator:
             raise ApiError(404, "NOT_FOUND", "Contact not found")
         attributes = copy.deepcopy(contact)
         if "company" in self._includes(request, ("company",)):
-            attributes["company"] = copy.deepcopy(self.companies.get(contact.get("company_id")))
+            attributes["company"] = copy.deepcopy(
+                _lookup(self.companies, contact.get("company_id"))
+            )
         return {"data": _resource("contact", attributes)}
 
     def _list_companies(self, request: SandboxRequest) -> dict[str, Any]:

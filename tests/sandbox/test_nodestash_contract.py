@@ -140,7 +140,7 @@ def test_invalid_cursor_is_a_validation_error(api, cursor):
     assert assert_error(response, 400, "VALIDATION_ERROR")["details"][0]["field"] == "cursor"
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "abc", "-5", ""])
+@pytest.mark.parametrize("limit", ["0", "101", "abc", "-5", "", "²", "1e2"])
 def test_limit_outside_1_to_100_is_refused(api, limit):
     response = api("GET", "/deals", params={"limit": limit})
 
@@ -687,3 +687,41 @@ def test_request_log_records_the_parsed_patch_body(api, sandbox, simulator):
     )
     assert record.headers["idempotency-key"] == "k"
     assert json.dumps(record.body)
+
+
+def test_odd_stored_values_never_break_lists_sorts_or_includes(api, simulator, sandbox):
+    deal_id = next(iter(simulator.deals))
+    sandbox.mutate_deal(
+        "nodestash",
+        deal_id,
+        {
+            "value": "12,50 €",
+            "tags": [{"a": 1}, "vip"],
+            "created_at": 5,
+            "expected_close_date": ["x"],
+            "contact_id": ["ct_x"],
+            "pipeline_id": {"id": 1},
+            "stage_id": None,
+        },
+    )
+    pipeline_id = next(iter(simulator.pipelines))
+    queries = [
+        ("/deals", {"sort": "value"}),
+        ("/deals", {"sort": "-expected_close_date,created_at"}),
+        ("/deals", {"min_value": "0", "tags": "vip"}),
+        (f"/deals/{deal_id}", {"include": "contact,company,pipeline,stage"}),
+        (f"/pipelines/{pipeline_id}", {"include": "deal_count"}),
+    ]
+
+    for path, params in queries:
+        assert api("GET", path, params=params).status_code == 200, (path, params)
+
+
+def test_mutate_deal_refuses_a_value_that_is_not_finite(simulator):
+    deal_id = next(iter(simulator.deals))
+    before = dict(simulator.deals[deal_id])
+
+    with pytest.raises(ValueError):
+        simulator.mutate_deal(deal_id, {"value": float("nan"), "title": "changed"})
+
+    assert simulator.deals[deal_id] == before
