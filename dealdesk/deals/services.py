@@ -507,7 +507,13 @@ def _write(
         deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
         planned = plan(adapter, deal, ref)
     except ProviderError as error:
-        audit(deal.name if deal else "", [], AuditEntry.Outcome.FAILED, error.message)
+        audit(
+            deal.name if deal else "",
+            [],
+            AuditEntry.Outcome.FAILED,
+            error.message,
+            error.request_id,
+        )
         raise
     if planned.conflicts:
         labels = [_field_label(name, planned.changes) for name in planned.conflicts]
