@@ -245,6 +245,9 @@ def _is_sendable_header(name: str, value: str) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+    # client's delayed ACK, ~40 ms on every keep-alive request.
+    disable_nagle_algorithm = True
 
     # A client that stalls mid-request frees its thread eventually (http.server drops it).
     timeout = 120
