@@ -248,6 +248,10 @@ class StoraAdapter:
             budget=RateBudget(scope=s_a10_budget_scope(connection), limits=list(RATE_LIMITS)),
         )
 
+    @property
+    def budget(self) -> RateBudget:
+        return self.transport.budget
+
     # --- reads --------------------------------------------------------------------------------
 
     def ping(self) -> None:
