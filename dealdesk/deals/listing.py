@@ -25,6 +25,8 @@ import functools
 import hashlib
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -290,14 +292,30 @@ def _filters_fingerprint(filters: DealFilters) -> str:
 # --- Concurrency -----------------------------------------------------------------------------
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+POOL_WORKERS = 32
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One long-lived pool per process (threads do not survive a fork), so worker threads and
+    their cache connections are reused across pages instead of made for every page."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=POOL_WORKERS, thread_name_prefix="deal-list")
+            _pool_pid = os.getpid()
+        return _pool
+
+
 def _run_concurrently(tasks: Sequence[Callable[[], None]]) -> None:
     """Run each task at once; a page then costs about one upstream round trip."""
     if len(tasks) == 1:
         tasks[0]()
         return
-    with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="deal-list") as pool:
-        for future in [pool.submit(task) for task in tasks]:
-            future.result()
+    for future in [_executor().submit(task) for task in tasks]:
+        future.result()
 
 
 def _guarded(source: ListSource, work: Callable[[], None], on_error) -> Callable[[], None]:
@@ -514,13 +532,15 @@ def _snapshot_page(
     )
     cached = cache.get(cache_key)
     refs: dict[str, ReferenceData] = {}
+    unusable = [s.error for s in sources if s.error is not None]  # known before any call
     errors: list[SourceError] = []
     if isinstance(cached, tuple) and len(cached) == 2:
         ordered, truncated = cached
     else:
         ordered, truncated, refs, errors = _build_snapshot(sources, filters)
-        if not errors:
+        if not errors:  # a source that failed now may answer on the next page: no snapshot
             cache.set(cache_key, (ordered, truncated), timeout=SNAPSHOT_TTL)
+    errors = unusable + errors
     offset = min(state.offset, len(ordered))
     deals = ordered[offset : offset + page_size]
     end = offset + len(deals)
@@ -550,7 +570,7 @@ def _source_identity(source: ListSource) -> str:
 
 
 def _build_snapshot(sources: Sequence[ListSource], filters: DealFilters):
-    snapshots = {source.slug: _SourceSnapshot(error=source.error) for source in sources}
+    snapshots = {source.slug: _SourceSnapshot() for source in sources}
 
     def collect(source: ListSource) -> None:
         snapshot = snapshots[source.slug]

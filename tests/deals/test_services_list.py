@@ -426,3 +426,16 @@ def test_an_undecryptable_key_is_an_auth_source_error(connections, sandbox):
     )
     assert sandbox.requests("nodestash") == []
     assert {d.connection_slug for d in page.deals} == {"stora"}
+
+
+def test_sorting_by_name_with_an_unusable_source_still_caches_and_reports_it(connections, sandbox):
+    connections["nodestash"].api_key_encrypted = "stored-under-another-key"
+    connections["nodestash"].save()
+    first = deal_list(filters=DealFilters(sort="name"), page_size=10)
+    sandbox.clear_log()
+
+    second = deal_list(filters=DealFilters(sort="name"), cursor=first.next_cursor, page_size=10)
+
+    assert sandbox.requests() == []
+    assert [e.kind for e in first.errors] == [e.kind for e in second.errors] == ["auth"]
+    assert {d.connection_slug for d in first.deals + second.deals} == {"stora"}
