@@ -42,7 +42,7 @@ from dealdesk.providers.base import (
 )
 from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
 
-# --- ASSUMED behaviours (../shared/api/nodestash.md §16): each one is checked here only ---------
+# --- ASSUMED behaviours (../shared/api/nodestash.md §16): each one lives here and only here ----
 
 # N-A1: ``include`` embeds each object's flat attributes under attributes.<key>, or null.
 N_A1_INCLUDE = "contact,company,pipeline,stage"
@@ -52,7 +52,7 @@ N_A2_TAGS_REPLACE = True
 N_A3_NULL_CLEARS = True
 # N-A4: a stage outside the deal's current pipeline is a 400 with details[].field "stage_id".
 N_A4_STAGE_FIELD = "stage_id"
-# N-A5: owner_id has no users endpoint behind it: never shown as a person, never sent.
+# N-A5: owner_id has no users endpoint behind it: Deal.owner stays None, no field writes it.
 N_A5_OWNER_READ_ONLY = True
 # N-A6: the Idempotency-Key header is honoured on PATCH, so writes send one.
 N_A6_IDEMPOTENT_PATCH = True
@@ -447,7 +447,7 @@ class NodestashAdapter:
 
     def editable_fields(self, deal: Deal, *, ref: ReferenceData) -> list[EditableField]:
         currency = deal.value.currency if deal.value else _text(deal.raw.get("currency")) or ""
-        return [
+        fields = [
             EditableField(
                 "name", "Name", "text", deal.name, required=True, max_length=MAX_TITLE_LENGTH
             ),
@@ -458,11 +458,16 @@ class NodestashAdapter:
                 deal.value.amount if deal.value else None,
                 help_text=currency,
             ),
-            EditableField("tags", "Tags", "tags", tuple(deal.tags)),
-            EditableField(
-                "expected_close_date", "Expected close date", "date", deal.expected_close_date
-            ),
         ]
+        if N_A2_TAGS_REPLACE:  # were tags merged, a tag could never be removed: not editable
+            fields.append(EditableField("tags", "Tags", "tags", tuple(deal.tags)))
+        if "expected_close_date" in N_A7_EXTRA_PATCH_FIELDS:
+            fields.append(
+                EditableField(
+                    "expected_close_date", "Expected close date", "date", deal.expected_close_date
+                )
+            )
+        return fields
 
     def actions(self, deal: Deal, *, ref: ReferenceData) -> DealActions:
         pipeline = self._pipeline_of(deal, ref)
@@ -517,13 +522,14 @@ class NodestashAdapter:
     @staticmethod
     def _wire_value(name: str, value: Any) -> Any:
         if value is None or value == "":
-            if name == "name":
-                raise ValidationFailed(field_errors={"name": ["A name is required."]})
+            if name == "name" or not N_A3_NULL_CLEARS:
+                raise ValidationFailed(field_errors={name: ["This field cannot be empty."]})
             return None  # N-A3: null clears value and expected_close_date
         if name == "value":
             return _json_number(value)
         if name == "tags":  # N-A2: the full list replaces the old one
-            return [str(tag) for tag in value]
+            tags = value.split(",") if isinstance(value, str) else value
+            return [str(tag).strip() for tag in tags if str(tag).strip()]
         if name == "expected_close_date":
             return value.isoformat() if isinstance(value, dt.date) else str(value)
         return str(value)

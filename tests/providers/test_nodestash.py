@@ -648,3 +648,17 @@ def test_spent_budget_refuses_without_sending(nodestash_info, sandbox):
 
     assert error.value.code == "client_rate_budget"
     assert len(sandbox.requests("nodestash")) == 2
+
+
+def test_empty_tags_clear_the_list_and_an_empty_name_is_refused_locally(
+    adapter, ref, sandbox, simulator
+):
+    deal_id = deal_in(simulator, ref, "Sales", "open")
+
+    cleared = adapter.update_deal(deal_id, {"tags": ()}, ref=ref, idempotency_key="t")
+    with pytest.raises(ValidationFailed) as error:
+        adapter.update_deal(deal_id, {"name": ""}, ref=ref, idempotency_key="n")
+
+    assert only_request(sandbox).body == {"tags": []}
+    assert cleared.tags == ()
+    assert "name" in error.value.field_errors
