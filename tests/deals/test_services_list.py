@@ -439,3 +439,21 @@ def test_sorting_by_name_with_an_unusable_source_still_caches_and_reports_it(con
     assert sandbox.requests() == []
     assert [e.kind for e in first.errors] == [e.kind for e in second.errors] == ["auth"]
     assert {d.connection_slug for d in first.deals + second.deals} == {"stora"}
+
+
+def test_a_page_stops_after_five_calls_per_source_with_a_short_page_and_a_next_cursor(
+    connections, sandbox, nodestash_info
+):
+    everything = sorted(all_deals(nodestash_info), key=lambda d: d.updated_at, reverse=True)
+    oldest = everything[-1]
+    assert [d for d in everything if oldest.name.casefold() in d.name.casefold()] == [oldest]
+    filters = DealFilters(source="nodestash", q=oldest.name)
+    sandbox.clear_log()
+
+    short = deal_list(filters=filters, page_size=2)  # 5 calls of 6 rows cannot reach it
+
+    assert short.deals == [] and short.next_cursor
+    assert len([r for r in sandbox.requests("nodestash") if r.path == "/v1/deals"]) == 5
+    rest = deal_list(filters=filters, cursor=short.next_cursor, page_size=2)
+    assert keys(rest.deals) == [oldest.key]
+    assert rest.next_cursor is None
