@@ -72,42 +72,47 @@ def connection_admin_url(request: HttpRequest, connection_slug: str) -> str:
         return ""
 
 
+def _plain_words(error: ProviderError, label: str, fallback: str) -> str:
+    """The adapter's message when it wrote one for people (it names the source), else ours."""
+    message = (error.message or "").strip()
+    if not message or message == type(error).default_message:
+        return fallback
+    return message if label in message else f"{label}: {message}"
+
+
 def problem_for(request: HttpRequest, error: ProviderError, connection_slug: str = "") -> Problem:
     label = error.connection_label or "The API"
     if isinstance(error, AuthenticationFailed | Forbidden):
-        reason = (
-            "rejected DealDesk's API key"
+        fallback = (
+            f"{label} rejected DealDesk's API key. An admin must update it."
             if isinstance(error, AuthenticationFailed)
-            else ("refused DealDesk's API key: it lacks a permission DealDesk needs")
+            else f"{label}'s API key lacks a permission DealDesk needs. An admin must update it."
         )
         return Problem(
-            f"{label} {reason}. An admin must update the key.",
+            _plain_words(error, label, fallback),
             502,
             admin_url=connection_admin_url(request, connection_slug),
             source_label=label,
         )
     if isinstance(error, RateLimited):
         wait = error.retry_after_seconds
-        when = f"try again in {wait} s" if wait else "try again in a moment"
+        when = f"try again in {wait} s" if wait else "try again in a few seconds"
         return Problem(f"{label} is rate-limiting DealDesk: {when}.", 429, wait, source_label=label)
     if isinstance(error, Unavailable):
-        detail = error.message.strip()
-        if detail and not detail.startswith("is "):
-            detail = f"is unavailable right now ({detail.rstrip('.')})"
-        return Problem(
-            f"{label} {detail.rstrip('.') or 'is unavailable right now'}. Try again in a moment.",
-            503,
-            source_label=label,
-        )
+        text = _plain_words(error, label, f"{label} is unavailable right now.")
+        return Problem(f"{text} Try again in a moment.", 503, source_label=label)
     if isinstance(error, NotFound):
         return Problem(f"{label} no longer has this deal.", 404, source_label=label)
     if isinstance(error, ValidationFailed):
-        messages = [m for msgs in error.field_errors.values() for m in msgs]
-        text = " ".join(messages) or error.message
-        return Problem(f"{label} refused the change: {text}", 422, source_label=label)
+        text = _plain_words(error, label, f"{label} refused the change.")
+        return Problem(text, 422, source_label=label)
     if isinstance(error, Conflict):
-        return Problem(f"{error.message} Nothing was changed.", 409, source_label=label)
-    return Problem(f"{label} returned an error: {error.message}", 502, source_label=label)
+        text = _plain_words(error, label, "The deal changed since you loaded it.")
+        return Problem(
+            f"{text} Nothing was changed; check the current state.", 409, source_label=label
+        )
+    text = _plain_words(error, label, f"{label} returned an error.")
+    return Problem(text, 502, source_label=label)
 
 
 def _with_retry_after(response: HttpResponse, problem: Problem | None) -> HttpResponse:
@@ -170,7 +175,7 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
     except ProviderError as error:
         return _error_page(request, problem_for(request, error))
     base_query = filters.to_querystring()
-    current_query = _page_query(base_query, cursor) or ""
+    current_query = _page_query(base_query, cursor or "")
     source_alerts = [
         {
             "error": error,
@@ -375,8 +380,11 @@ def field_save_view(
         )
     except ProviderError as error:
         problem: Problem | None = problem_for(request, error, connection_slug)
-        upstream_errors = getattr(error, "field_errors", {})
-        if set(upstream_errors) == {field_name}:
+        field_errors = getattr(error, "field_errors", {})
+        upstream_errors = (
+            {field_name: field_errors[field_name]} if field_errors.get(field_name) else {}
+        )
+        if upstream_errors and set(field_errors) == {field_name}:
             problem = None  # the message goes next to the input instead of above the form
         return _field_form_again(
             request,
