@@ -17,6 +17,16 @@ pytestmark = pytest.mark.django_db
 # Reachable without logging in. Adding a name here is a deliberate, reviewed decision.
 PUBLIC_URL_NAMES = {"login", "admin:login"}
 
+# The deal writes and edit forms as of the deal screens; the generic walk below covers new ones.
+KNOWN_DEAL_WRITES = {
+    "deals:field_save",
+    "deals:change_stage",
+    "deals:mark_won",
+    "deals:mark_lost",
+    "deals:reopen",
+}
+KNOWN_DEAL_EDIT_FORMS = {"deals:field_edit", "deals:lose_form", "deals:reopen_form"}
+
 SAMPLE_BY_CONVERTER = {
     "int": "1",
     "path": "sample/path",
@@ -143,6 +153,15 @@ def test_viewer_is_refused_on_every_deals_write(client, viewer, no_connections):
     if len(DEALS_ENDPOINTS) > 1:
         # Once the deals app has more than its list view, some of them are writes.
         assert refused, "no deals URL refused a viewer's POST; are writes reachable by POST?"
+    known = {e.name for e in DEALS_ENDPOINTS}
+    assert KNOWN_DEAL_WRITES & known <= set(refused)
+
+
+def test_viewer_is_refused_the_edit_forms(client, viewer, no_connections):
+    client.force_login(viewer)
+    for endpoint in DEALS_ENDPOINTS:
+        if endpoint.name in KNOWN_DEAL_EDIT_FORMS:
+            assert client.get(endpoint.url).status_code == 403, endpoint
 
 
 def test_viewer_may_read_the_deal_list(client, viewer, no_connections):
