@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection, Origin, Provider
@@ -95,9 +95,11 @@ def connection_sync_environment() -> None:
             connection.save()
 
 
-def sync_environment_after_migrate(**_kwargs) -> None:
-    """``post_migrate`` handler: the table exists now, so environment keys can be stored."""
-    connection_sync_environment()
+def sync_environment_after_migrate(*, using: str = DEFAULT_DB_ALIAS, **_kwargs) -> None:
+    """``post_migrate`` handler: store environment keys once the table exists (it does not
+    after ``migrate connections zero``)."""
+    if Connection._meta.db_table in connections[using].introspection.table_names():
+        connection_sync_environment()
 
 
 _environment_synced = False
