@@ -103,7 +103,7 @@ def _value_field(field: EditableField) -> forms.Field:
         )
     if field.kind == "select":
         choices = [(choice.value, choice.label) for choice in field.choices]
-        if choices and not field.required:
+        if choices and not field.required and all(value for value, _label in choices):
             choices.insert(0, ("", "— None —"))
         return OptionalChoiceField(
             **common,

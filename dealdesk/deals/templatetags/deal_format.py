@@ -124,10 +124,10 @@ def choice_label(field: EditableField) -> str:
 def field_text(field: EditableField, deal: Deal | None = None) -> str:
     """How an editable field's current value reads on the page ("" when empty)."""
     value = field.value
-    if value is None or value == "" or value == ():
-        return ""
     if field.kind == "select":
         return choice_label(field)
+    if value is None or value == "" or value == ():
+        return ""
     if field.kind == "tags":
         return ", ".join(str(tag) for tag in value)
     if field.kind == "date":
