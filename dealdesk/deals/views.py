@@ -437,7 +437,8 @@ def _field_form_again(
         extra["seen_updated_at"] = request.POST.get("seen_updated_at", "")
     extra["field_problem"] = problem
     context = _detail_context(request, detail, **extra)
-    template = f"{DETAIL}#field" if request.htmx else DETAIL
+    # The failed attempt is in the audit trail too, so the history refreshes out of band.
+    template = f"{DETAIL}#field-failed" if request.htmx else DETAIL
     response = TemplateResponse(request, template, context, status=status)
     return _with_retry_after(response, problem)
 
@@ -453,6 +454,20 @@ def _state_response(
     return TemplateResponse(request, f"{DETAIL}#state-saved", _detail_context(request, detail))
 
 
+def _state_unavailable(
+    request: HttpRequest, connection_slug: str, deal_id: str, problem: Problem
+) -> HttpResponse:
+    """The deal could not even be read: the state region (or a page) says so, with a reload."""
+    if request.htmx:
+        context = {"state_problem": problem, "connection_slug": connection_slug, "deal_id": deal_id}
+        template = f"{DETAIL}#state-unavailable"
+    else:
+        context = {"problem": problem, "retry_url": request.get_full_path()}
+        template = "deals/error.html"
+    response = TemplateResponse(request, template, context, status=problem.status)
+    return _with_retry_after(response, problem)
+
+
 def _state_form_again(
     request: HttpRequest,
     connection_slug: str,
@@ -466,13 +481,7 @@ def _state_form_again(
     """The #deal-state region read fresh, with the problem and (for lose/reopen) the form."""
     detail, read_problem = _get_detail(request, connection_slug, deal_id)
     if detail is None:
-        problem = problem or read_problem
-        context = {"state_problem": problem, "connection_slug": connection_slug, "deal_id": deal_id}
-        template = f"{DETAIL}#state-unavailable" if request.htmx else "deals/error.html"
-        if not request.htmx:
-            context = {"problem": problem, "retry_url": request.get_full_path()}
-        response = TemplateResponse(request, template, context, status=problem.status)
-        return _with_retry_after(response, problem)
+        return _state_unavailable(request, connection_slug, deal_id, problem or read_problem)
     context = _detail_context(
         request,
         detail,
@@ -481,7 +490,7 @@ def _state_form_again(
         state_form_errors=form.errors if form is not None else {},
         state_posted=request.POST,
     )
-    template = f"{DETAIL}#deal-state" if request.htmx else DETAIL
+    template = f"{DETAIL}#state-failed" if request.htmx else DETAIL
     response = TemplateResponse(request, template, context, status=status)
     return _with_retry_after(response, problem)
 
@@ -534,7 +543,7 @@ def state_view(request: HttpRequest, connection_slug: str, deal_id: str) -> Http
         return _detail_redirect(request, connection_slug, deal_id)
     detail, problem = _get_detail(request, connection_slug, deal_id)
     if problem:
-        return _state_form_again(request, connection_slug, deal_id, status=problem.status)
+        return _state_unavailable(request, connection_slug, deal_id, problem)
     return TemplateResponse(request, f"{DETAIL}#deal-state", _detail_context(request, detail))
 
 
@@ -581,7 +590,7 @@ def _state_form_view(
         )
     detail, problem = _get_detail(request, connection_slug, deal_id)
     if problem:
-        return _state_form_again(request, connection_slug, deal_id, status=problem.status)
+        return _state_unavailable(request, connection_slug, deal_id, problem)
     context = _detail_context(request, detail, state_form=state_form)
     return TemplateResponse(request, f"{DETAIL}#deal-state", context)
 

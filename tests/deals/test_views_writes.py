@@ -251,6 +251,8 @@ def test_a_conflict_shows_the_current_value_and_offers_apply_or_discard(sales_cl
     assert ">Apply my change anyway</button>" in html
     assert ">Discard my change</button>" in html
     assert writes(sandbox, "nodestash") == []  # nothing overwritten silently
+    history = re.search(r'<section id="history" [^>]*hx-swap-oob="true">.*?</section>', html, re.S)
+    assert "Refused: changed upstream" in history.group(0)
     again = form_fields(html, url("field_save", detail, "name"))
     assert again["original"] == "Changed elsewhere"
     assert again["idempotency_key"] != data["idempotency_key"]
@@ -474,6 +476,20 @@ def test_a_state_change_refused_because_the_deal_changed_shows_the_current_state
     assert 'role="alert"' in html
     assert 'class="badge badge-lg badge-lost">Lost</span>' in html
     assert writes(sandbox, "stora") == []
+
+
+def test_an_outage_during_a_state_change_says_so_in_the_state_region(sales_client, sandbox):
+    detail = a_deal("stora")
+    data = state_form(sales_client, detail, url("mark_won", detail))
+    sandbox.set_outage("stora", True)
+
+    response = sales_client.post(url("mark_won", detail), data, **HTMX)
+    html = text(response)
+
+    assert response.status_code == 503
+    assert html.lstrip().startswith('<section id="deal-state"')
+    assert 'role="alert"' in html and "Stora" in html
+    assert f'<a href="{url("detail", detail)}">Reload the deal</a>' in html
 
 
 def test_state_changes_without_htmx_redirect_to_the_page(sales_client, sandbox):
