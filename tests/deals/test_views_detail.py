@@ -432,3 +432,12 @@ def test_an_outage_while_opening_an_edit_form_shows_an_alert_in_the_field(sales_
     assert html.lstrip().startswith('<div class="field" id="field-name">')
     assert 'role="alert"' in html
     assert ">Edit Name</button>" in html  # the user can try again
+
+
+def test_the_500_page_renders_on_its_own_with_a_link_to_deals():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+
+    assert "Something went wrong on our side" in html
+    assert '<a class="button primary" href="/deals/">Go to Deals</a>' in html
