@@ -20,11 +20,13 @@ run: install
 	export DEBUG="$${DEBUG:-true}"; \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py serve --port $(PORT)
 
-# Debian's Chromium for the browser tests (never `playwright install`).
+# Debian's Chromium for the browser tests (never `playwright install`), with a CJK font so
+# screenshots of unicode deal names are readable.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && fc-list | grep -qi ipagothic; } >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests…"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null; }
 
 lint: install
 	$(VENV)/bin/ruff check .
