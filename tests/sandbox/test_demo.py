@@ -373,3 +373,41 @@ def _wait_until_refused(url: str, timeout: float = 10) -> None:
     while time.monotonic() < deadline:
         requests.get(url, timeout=2)
         time.sleep(0.1)
+
+
+def test_serve_with_debug_off_and_no_key_refuses_to_create_a_demo_login(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dealdesk.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "s" * 50,
+        "DEALDESK_ENCRYPTION_KEY": "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0wMDAwMDA=",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STORA_API_KEY": "",
+        "NODESTASH_API_KEY": "",
+    }
+    for command in (["migrate", "--noinput"], ["serve", "--port", str(free_port())]):
+        result = subprocess.run(
+            [sys.executable, MANAGE_PY, *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    assert "DEBUG is off" in result.stderr
+    assert "Sandbox" not in result.stdout
+    check_users = subprocess.run(
+        [
+            sys.executable,
+            MANAGE_PY,
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; print(User.objects.count())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check_users.stdout.strip().endswith("0")

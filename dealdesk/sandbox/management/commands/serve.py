@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -17,6 +18,7 @@ from dealdesk.sandbox.demo import (
     DEMO_USERNAME,
     DemoStartResult,
     SandboxStartError,
+    demo_setup_needed,
     demo_start,
 )
 
@@ -34,6 +36,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
+        if not settings.DEBUG and demo_setup_needed():
+            # A demo/demo login must never appear on a server that may face the internet.
+            raise CommandError(
+                "No API key is configured and DEBUG is off: the demo sandbox and its demo login "
+                "only start with DEBUG=true. Set STORA_API_KEY / NODESTASH_API_KEY, or add a "
+                "connection in Django admin."
+            )
         try:
             result = demo_start(seed=options["seed"])
         except SandboxStartError as error:
