@@ -237,3 +237,17 @@ class ReopenForm(StateChangeForm):
 
     def clean_assignee(self) -> str | None:
         return self.cleaned_data["assignee"] or None
+
+
+class BoardMoveForm(StateChangeForm):
+    """A card's "Move to": the deal, the column it sat in, the target column and, for Lost, the
+    reason (asked for before anything is sent)."""
+
+    connection = forms.SlugField(max_length=40)
+    pipeline = forms.CharField(max_length=100)
+    deal_id = forms.CharField(max_length=100)
+    from_column = forms.CharField(max_length=100, required=False)
+    target = forms.CharField(
+        max_length=100, error_messages={"required": "Choose the column to move the deal to."}
+    )
+    reason = forms.CharField(max_length=100, required=False)

@@ -1,0 +1,330 @@
+"""The pipeline board: one source's pipeline as columns of deal cards, and moves between them.
+
+Columns are the pipeline's stages in order. A pipeline whose stages carry won and lost types
+(nodestash, ../shared/api/nodestash.md §8) shows those stages last; a pipeline whose stages are
+all open (Stora keeps won/lost in the deal's status, ../shared/api/stora.md §4) gets two extra
+columns, "Won" and "Lost". A move maps the target column onto the same service writes as the
+detail page (change stage, mark won, mark lost, reopen), so conflicts, audit and rate limits
+behave exactly as for a single edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dealdesk.connections.services import connection_list
+from dealdesk.deals import services
+from dealdesk.deals.listing import SourceError, source_error_for
+from dealdesk.deals.reference import (
+    reference_get,
+    reference_refresh_for_unknown_stage,
+    reference_unknown_stage,
+)
+from dealdesk.deals.stale import StaleThresholds, stale_thresholds
+from dealdesk.providers.base import (
+    LOST,
+    OPEN,
+    WON,
+    Choice,
+    Deal,
+    DealQuery,
+    Money,
+    Pipeline,
+    Provider,
+    ProviderError,
+    ReferenceData,
+    ValidationFailed,
+)
+
+BOARD_MAX_DEALS = 500  # per board; the page says so when a pipeline holds more
+UPSTREAM_PAGE = 100
+WON_COLUMN, LOST_COLUMN, OTHER_COLUMN = "won", "lost", "other"
+
+
+class MoveRefused(ValidationFailed):
+    """A move the board cannot make (no reason for Lost, an unknown column…); nothing is sent."""
+
+
+@dataclass(frozen=True)
+class PipelineChoice:
+    value: str  # "<connection slug>:<pipeline id>", the board's ?pipeline= value
+    connection_slug: str
+    pipeline_id: str
+    label: str  # "nodestash · Sales"
+
+
+@dataclass
+class BoardColumn:
+    id: str  # a stage id, or WON_COLUMN / LOST_COLUMN / OTHER_COLUMN
+    name: str
+    kind: str  # open | won | lost | other
+    deals: list[Deal] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.deals)
+
+    @property
+    def totals(self) -> list[Money]:
+        return services._totals(self.deals)
+
+    @property
+    def dom_id(self) -> str:
+        return "column-" + _dom_token(self.id)
+
+
+@dataclass
+class Board:
+    connection: services.SourceOption
+    pipeline: Pipeline
+    columns: list[BoardColumn]
+    lost_reasons: tuple[Choice, ...]  # what "Lost reason" offers when a card moves into Lost
+    truncated: bool  # more deals than BOARD_MAX_DEALS: only the most recently updated show
+    stale: StaleThresholds
+
+    @property
+    def value(self) -> str:
+        return f"{self.connection.slug}:{self.pipeline.id}"
+
+    @property
+    def deal_count(self) -> int:
+        return sum(column.count for column in self.columns)
+
+    def column(self, column_id: str) -> BoardColumn | None:
+        return next((c for c in self.columns if c.id == column_id), None)
+
+    def targets(self) -> list[BoardColumn]:
+        """Columns a card can be moved into (not the catch-all for unknown stages)."""
+        return [c for c in self.columns if c.kind != OTHER_COLUMN]
+
+
+def _dom_token(value: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in value)
+
+
+def card_dom_id(deal: Deal) -> str:
+    return "card-" + _dom_token(deal.id)
+
+
+# --- Columns ---------------------------------------------------------------------------------
+
+
+def _has_outcome_stages(pipeline: Pipeline) -> bool:
+    return any(stage.type in (WON, LOST) for stage in pipeline.stages)
+
+
+def _empty_columns(pipeline: Pipeline) -> list[BoardColumn]:
+    stages = [s for s in pipeline.ordered_stages() if s.id]
+    if _has_outcome_stages(pipeline):
+        ordered = (
+            [s for s in stages if s.type == OPEN]
+            + [s for s in stages if s.type == WON]
+            + [s for s in stages if s.type == LOST]
+        )
+        return [BoardColumn(s.id, s.name, s.type) for s in ordered if s.type in (OPEN, WON, LOST)]
+    return [
+        *(BoardColumn(s.id, s.name, OPEN) for s in stages),
+        BoardColumn(WON_COLUMN, "Won", WON),
+        BoardColumn(LOST_COLUMN, "Lost", LOST),
+    ]
+
+
+def column_id_for(deal: Deal, pipeline: Pipeline) -> str:
+    """The column a deal sits in on its pipeline's board."""
+    stage_ids = {s.id for s in pipeline.stages if s.id}
+    stage_id = deal.stage.id if deal.stage else None
+    if _has_outcome_stages(pipeline):
+        return stage_id if stage_id in stage_ids else OTHER_COLUMN
+    if deal.status == WON:
+        return WON_COLUMN
+    if deal.status == LOST:
+        return LOST_COLUMN
+    if deal.status == OPEN and stage_id in stage_ids:
+        return stage_id
+    return OTHER_COLUMN  # a deleted stage or a status DealDesk does not know
+
+
+def _lost_reasons(adapter: Provider, ref: ReferenceData, pipeline: Pipeline) -> tuple[Choice, ...]:
+    """The reasons the detail page offers for an open deal of this pipeline: a Stora lost
+    reason, or one of the pipeline's lost stages (the stage itself is the reason)."""
+    first = next(iter(pipeline.ordered_stages()), None)
+    probe = Deal(
+        connection_slug=adapter.connection.slug,
+        source_label=adapter.connection.label,
+        provider=adapter.connection.provider,
+        id="",
+        name="",
+        status=OPEN,
+        stage=first,
+        pipeline=pipeline,
+    )
+    actions = adapter.actions(probe, ref=ref)
+    if actions.lost_reasons:
+        return actions.lost_reasons
+    return tuple(Choice(s.id, s.name) for s in actions.lost_stages if s.id)
+
+
+# --- Reads -----------------------------------------------------------------------------------
+
+
+def board_pipelines() -> tuple[list[PipelineChoice], list[SourceError]]:
+    """Every pipeline of every enabled connection (reference data, usually cached)."""
+    choices: list[PipelineChoice] = []
+    errors: list[SourceError] = []
+    for connection in connection_list(enabled_only=True):
+        try:
+            ref = reference_get(adapter=services._adapter(connection))
+        except ProviderError as error:
+            errors.append(
+                source_error_for(slug=connection.slug, label=connection.label, error=error)
+            )
+            continue
+        for pipeline in ref.pipelines:
+            label = connection.label
+            if len(ref.pipelines) > 1 or pipeline.name != connection.label:
+                label = f"{connection.label} · {pipeline.name}"
+            choices.append(
+                PipelineChoice(
+                    f"{connection.slug}:{pipeline.id}", connection.slug, pipeline.id, label
+                )
+            )
+    return choices, errors
+
+
+def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_DEALS) -> Board:
+    """The board of one pipeline: its deals (at most ``limit``, most recently updated first)
+    in columns. Raises ``ProviderError``; an unknown pipeline is a ``NotFound``."""
+    connection = services._connection(connection_slug)
+    adapter = services._adapter(connection)
+    ref = reference_get(adapter=adapter)
+    pipeline = ref.pipeline(pipeline_id)
+    if pipeline is None:
+        raise services.UnknownConnection(
+            f"{connection.label} has no pipeline {pipeline_id!r}.", code="unknown_pipeline"
+        )
+    deals, truncated, ref = _fetch_pipeline_deals(adapter, ref, pipeline, limit)
+    pipeline = ref.pipeline(pipeline_id) or pipeline
+    columns = _empty_columns(pipeline)
+    other = BoardColumn(OTHER_COLUMN, "Other stages", OTHER_COLUMN)
+    by_id = {column.id: column for column in columns}
+    for deal in deals:
+        by_id.get(column_id_for(deal, pipeline), other).deals.append(deal)
+    if other.deals:
+        columns.append(other)
+    return Board(
+        connection=services._option(connection),
+        pipeline=pipeline,
+        columns=columns,
+        lost_reasons=_lost_reasons(adapter, ref, pipeline),
+        truncated=truncated,
+        stale=stale_thresholds(),
+    )
+
+
+def _in_pipeline(deal: Deal, pipeline: Pipeline) -> bool:
+    if deal.pipeline is not None:
+        return deal.pipeline.id == pipeline.id
+    return deal.stage is not None and deal.stage.pipeline_id == pipeline.id
+
+
+def _fetch_pipeline_deals(
+    adapter: Provider, ref: ReferenceData, pipeline: Pipeline, limit: int
+) -> tuple[list[Deal], bool, ReferenceData]:
+    query = DealQuery(pipeline_id=pipeline.id, sort="-updated_at")
+    deals: list[Deal] = []
+    cursor: str | None = None
+    refreshed = False
+    while True:
+        page = adapter.list_deals(query, ref=ref, cursor=cursor, limit=UPSTREAM_PAGE)
+        unknown = reference_unknown_stage(ref, page.deals)
+        if unknown and not refreshed:
+            refreshed = True
+            fresh = reference_refresh_for_unknown_stage(adapter=adapter, stage_id=unknown)
+            if fresh is not None:
+                ref = fresh
+                continue  # the same page again, parsed with the new stages
+        deals.extend(d for d in page.deals if _in_pipeline(d, pipeline))
+        cursor = page.next_cursor
+        if len(deals) >= limit:
+            return deals[:limit], bool(cursor) or len(deals) > limit, ref
+        if cursor is None:
+            return deals, False, ref
+
+
+def board_column(*, connection_slug: str, pipeline_id: str, column_id: str) -> BoardColumn | None:
+    """One (empty) column of a board, from the cached reference data alone."""
+    connection = services._connection(connection_slug)
+    pipeline = reference_get(adapter=services._adapter(connection)).pipeline(pipeline_id)
+    if pipeline is None:
+        return None
+    return next((c for c in _empty_columns(pipeline) if c.id == column_id), None)
+
+
+# --- Moves -----------------------------------------------------------------------------------
+
+
+def board_move(
+    *,
+    user,
+    connection_slug: str,
+    pipeline_id: str,
+    deal_id: str,
+    target: str,
+    reason: str,
+    originals: dict[str, Any],
+    seen_updated_at,
+    idempotency_key: str,
+) -> services.DealDetail:
+    """Move a deal into the ``target`` column through the matching service write.
+
+    ``originals`` holds the ``stage`` and ``status`` the card showed: the write is refused as a
+    conflict when the deal has changed since, exactly as on the detail page."""
+    connection = services._connection(connection_slug)
+    ref = reference_get(adapter=services._adapter(connection))
+    pipeline = ref.pipeline(pipeline_id)
+    if pipeline is None:
+        raise MoveRefused(
+            f"{connection.label} has no such pipeline.", connection_label=connection.label
+        )
+    column = next((c for c in _empty_columns(pipeline) if c.id == target), None)
+    if column is None:
+        raise MoveRefused(
+            "Choose one of the board's columns.",
+            field_errors={"target": ["Choose one of the board's columns."]},
+            connection_label=connection.label,
+        )
+    write = {
+        "user": user,
+        "connection_slug": connection_slug,
+        "deal_id": deal_id,
+        "seen_updated_at": seen_updated_at,
+        "idempotency_key": idempotency_key,
+        "originals": originals,
+    }
+    was_closed = originals.get("status") in (WON, LOST)
+    synthetic = column.id in (WON_COLUMN, LOST_COLUMN)
+    if column.kind == OPEN:
+        if was_closed:
+            return services.deal_reopen(stage_id=column.id, assignee_id=None, **write)
+        return services.deal_change_stage(stage_id=column.id, **write)
+    if synthetic and was_closed:
+        # A status kept apart from the stage (Stora) only closes an open deal.
+        raise MoveRefused(
+            f"A {originals['status']} deal cannot move to {column.name} directly: "
+            "move it to a stage first to reopen it.",
+            connection_label=connection.label,
+        )
+    if column.kind == WON:
+        won_stages = pipeline.stages_of_type(WON)
+        if synthetic or (won_stages and won_stages[0].id == column.id):
+            return services.deal_mark_won(**write)
+        return services.deal_change_stage(stage_id=column.id, **write)
+    reason = reason or ("" if synthetic else column.id)
+    if not reason:
+        raise MoveRefused(
+            "Choose why the deal was lost.",
+            field_errors={"reason": ["Choose why the deal was lost."]},
+            connection_label=connection.label,
+        )
+    return services.deal_mark_lost(reason=reason, **write)

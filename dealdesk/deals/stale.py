@@ -1,0 +1,71 @@
+"""Stale deals: an open deal not updated for longer than its stage's threshold.
+
+Thresholds are ``StageSetting`` rows an admin edits (default
+``StageSetting.DEFAULT_STALE_AFTER_DAYS`` days). They are read once per request in the main
+thread, then checked without the database, so the listing's worker threads can use them too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from dealdesk.deals.models import StageSetting
+from dealdesk.providers.base import Deal
+
+CACHE_KEY = "dealdesk:stale-thresholds"
+CACHE_TTL = 300
+
+
+@dataclass(frozen=True)
+class StaleThresholds:
+    """Days per ``(connection_slug, stage_id)``; every other stage uses ``default_days``."""
+
+    by_stage: dict[tuple[str, str], int] = field(default_factory=dict)
+    default_days: int = StageSetting.DEFAULT_STALE_AFTER_DAYS
+
+    def days_for(self, deal: Deal) -> int:
+        stage_id = deal.stage.id if deal.stage else None
+        return self.by_stage.get((deal.connection_slug, stage_id or ""), self.default_days)
+
+    def idle_days(self, deal: Deal, now: dt.datetime | None = None) -> int | None:
+        """Whole days since the deal's last update when it is stale, else ``None``. Closed deals
+        are never stale."""
+        if not deal.is_open or deal.updated_at is None:
+            return None
+        now = now or dt.datetime.now(dt.UTC)
+        updated = (
+            deal.updated_at if deal.updated_at.tzinfo else deal.updated_at.replace(tzinfo=dt.UTC)
+        )
+        idle = now - updated
+        if idle <= dt.timedelta(days=self.days_for(deal)):
+            return None
+        return idle.days
+
+    def is_stale(self, deal: Deal, now: dt.datetime | None = None) -> bool:
+        return self.idle_days(deal, now) is not None
+
+
+def stale_thresholds() -> StaleThresholds:
+    """Every stage setting, cached until one is saved or deleted."""
+    cached = cache.get(CACHE_KEY)
+    if isinstance(cached, StaleThresholds):
+        return cached
+    thresholds = StaleThresholds(
+        by_stage={
+            (row.connection_slug, row.stage_id): row.stale_after_days
+            for row in StageSetting.objects.all()
+        }
+    )
+    cache.set(CACHE_KEY, thresholds, timeout=CACHE_TTL)
+    return thresholds
+
+
+@receiver(post_save, sender=StageSetting)
+@receiver(post_delete, sender=StageSetting)
+def _forget_thresholds(**_kwargs) -> None:
+    cache.delete(CACHE_KEY)

@@ -1,0 +1,48 @@
+"""Board and stale helpers for templates: the stale marker, a card's age, ids for the DOM."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from dealdesk.deals.board import card_dom_id
+from dealdesk.deals.stale import StaleThresholds
+from dealdesk.providers.base import Deal
+
+register = template.Library()
+
+
+@register.simple_tag
+def stale_marker(deal: Deal, thresholds: StaleThresholds | None) -> str:
+    """A visible "Stale" marker whose accessible label says for how long, or nothing."""
+    if thresholds is None:
+        return ""
+    days = thresholds.idle_days(deal)
+    if days is None:
+        return ""
+    label = f"Stale: not updated for {days} day{'s' if days != 1 else ''}"
+    return format_html(
+        '<span class="stale" role="img" aria-label="{}" title="{}">Stale</span>', label, label
+    )
+
+
+@register.filter
+def age(value: dt.datetime | None) -> str:
+    """``5 days``, ``3 h``: how long ago a deal was created."""
+    if value is None:
+        return "—"
+    moment = value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    days = seconds // 86400
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}"
+    hours = seconds // 3600
+    return f"{hours} h" if hours else "< 1 h"
+
+
+@register.filter
+def card_id(deal: Deal) -> str:
+    return card_dom_id(deal)
