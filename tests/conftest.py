@@ -18,8 +18,10 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server):
-    """The running ``Sandbox`` (reset to the demo seed, no faults, empty request log)."""
+    """The running ``Sandbox``: demo seed, no faults, empty request log, and the vendors' rate
+    limits off so a test's own pace never trips them; rate-limit tests switch them on."""
     sandbox_server.sandbox.reset("demo")
+    sandbox_server.sandbox.set_rate_limiting("all", False)
     cache.clear()
     yield sandbox_server.sandbox
     sandbox_server.sandbox.reset("demo")

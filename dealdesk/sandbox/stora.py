@@ -153,18 +153,26 @@ class StoraSimulator:
         self.protection_levels = {p["id"]: p for p in data.protection_levels}
         self.idempotency: dict[tuple[str, str], tuple[float, SandboxResponse]] = {}
         self.request_times: dict[str, deque[float]] = {}  # per token (S-A10)
+        self._changed()
 
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply raw Stora-shaped changes as another user would; ``updated_at`` moves forward."""
         deal = self.deals[deal_id]
         deal.update(copy.deepcopy(changes))
+        self._changed()
         if "updated_at" not in changes:
             self._touch(deal)
         return copy.deepcopy(deal)
 
+    def _changed(self) -> None:
+        """Any deal changed: the cached sort orders are out of date."""
+        self._deals_version = getattr(self, "_deals_version", 0) + 1
+        self._deal_orders: dict[tuple[str, bool], tuple[int, list[dict[str, Any]]]] = {}
+
     def _touch(self, deal: dict[str, Any]) -> None:
         """Bump ``updated_at``, always at least a second past the previous value, so a change
         is visible to a client comparing timestamps even within one second."""
+        self._changed()
         now = int(self.clock())
         previous = _epoch(deal.get("updated_at"))
         deal["updated_at"] = iso(now if previous is None else max(now, previous + 1))
@@ -332,19 +340,14 @@ class StoraSimulator:
         *,
         rows: list[dict[str, Any]] | None = None,
         present: Callable[[dict[str, Any]], dict[str, Any]] = copy.deepcopy,
+        presorted: bool = False,
     ) -> dict[str, Any]:
         page = self._int_param(request, "page", 1, None)
         limit = self._int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         sort_by, descending = self._sorting(request, sort_fields)
         items = list(table.values()) if rows is None else rows
-
-        def sort_key(item: dict[str, Any]) -> tuple[Any, ...]:
-            value = item.get(sort_by)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return (0, value, "", str(item.get("id")))
-            return (1, 0, str(value or "").casefold(), str(item.get("id")))
-
-        items.sort(key=sort_key, reverse=descending)
+        if not presorted:
+            items.sort(key=lambda item: self._sort_key(item, sort_by), reverse=descending)
         count = len(items)
         pages = max(1, math.ceil(count / limit))
         chunk = items[(page - 1) * limit : page * limit]
@@ -359,11 +362,32 @@ class StoraSimulator:
         }
         return {key: [present(item) for item in chunk], "meta": {"pagination": pagination}}
 
+    @staticmethod
+    def _sort_key(item: dict[str, Any], sort_by: str) -> tuple[Any, ...]:
+        value = item.get(sort_by)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return (0, value, "", str(item.get("id")))
+        return (1, 0, str(value or "").casefold(), str(item.get("id")))
+
     # --- deals ------------------------------------------------------------------------------
+
+    def _deals_in_order(self, request: SandboxRequest) -> list[dict[str, Any]]:
+        """Every deal in the requested order, sorted once until a deal changes (as a real API's
+        index would), so a 10,000-deal seed lists about as fast as the demo seed."""
+        sort_by, descending = self._sorting(request, DEAL_SORT_FIELDS)
+        version, order = self._deal_orders.get((sort_by, descending), (-1, []))
+        if version != self._deals_version:
+            order = sorted(
+                self.deals.values(),
+                key=lambda item: self._sort_key(item, sort_by),
+                reverse=descending,
+            )
+            self._deal_orders[(sort_by, descending)] = (self._deals_version, order)
+        return order
 
     def _list_deals(self, request: SandboxRequest) -> dict[str, Any]:
         expand = self._expand(request)
-        rows = list(self.deals.values())
+        rows = self._deals_in_order(request)
         statuses = self._comma_param(request, "status")
         if statuses:
             unknown = statuses - set(DEAL_STATUSES)
@@ -388,6 +412,7 @@ class StoraSimulator:
             DEAL_SORT_FIELDS,
             rows=rows,
             present=lambda deal: self._present(deal, expand, show=False),
+            presorted=True,
         )
 
     @staticmethod
