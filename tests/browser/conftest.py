@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -27,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 PASSWORD = "journey-password-1"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def pytest_collection_modifyitems(items):
@@ -58,10 +61,47 @@ class App:
         self.page.get_by_role("button", name="Log in").click()
         self.page.get_by_role("heading", name="Deals").wait_for()
 
+    def open_deal(self, source: str, status: str = "open", name: str | None = None) -> str:
+        """Open a deal from the list filtered to ``source`` and ``status`` (the first row, or the
+        row named ``name``); returns the deal's id from the detail page's URL."""
+        self.page.goto(f"{self.url}/deals/?source={source}&status={status}")
+        names = self.page.get_by_role("table").locator("tbody td[data-label=Name]")
+        links = (
+            names.get_by_role("link", name=name, exact=True) if name else names.get_by_role("link")
+        )
+        link = links.first
+        title = link.inner_text()
+        link.click()
+        self.page.get_by_role("heading", level=1, name=title, exact=True).wait_for()
+        match = re.search(rf"/deals/{source}/([^/?]+)/", self.page.url)
+        assert match, self.page.url
+        return match.group(1)
+
+    def writes(self, provider: str) -> list:
+        """What ``provider`` received other than reads, oldest first."""
+        return [r for r in self.sandbox.requests(provider) if r.method != "GET"]
+
+    def mark_page(self) -> None:
+        """Tag this page's window, so ``assert_no_reload`` can tell a swap from a navigation."""
+        self.page.evaluate("window.__marker = 1")
+
+    def assert_no_reload(self) -> None:
+        assert self.page.evaluate("window.__marker") == 1, "the page was reloaded"
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=SCREENSHOTS / name, full_page=True, animations="disabled")
+
 
 @pytest.fixture
-def app(live_server, sandbox_server, sandbox, page, transactional_db) -> App:
-    """A live DealDesk wired to the sandbox, with a Sales user ``sales`` and a viewer."""
+def app(live_server, sandbox_server, sandbox, page, transactional_db, settings) -> App:
+    """A live DealDesk wired to the sandbox, with a Sales user ``sales`` and a viewer.
+
+    Neither side's rate limit is under test in a journey: both are off, so a page's fan-out
+    never waits on a budget.
+    """
+    settings.DEALDESK_CLIENT_RATE_LIMITS = False
+    sandbox.set_rate_limiting("all", False)
     ensure_roles()
     for slug, label, url, token in (
         ("stora", "Stora", sandbox_server.stora_url, DEFAULT_STORA_TOKEN),
