@@ -16,3 +16,5 @@ urlpatterns = [
     path("deals/", include("dealdesk.deals.urls")),
     path("board/", include("dealdesk.deals.board_urls")),
 ]
+
+handler404 = "dealdesk.deals.errors.page_not_found"

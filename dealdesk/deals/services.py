@@ -52,6 +52,7 @@ from dealdesk.providers.base import (
     ProviderError,
     ReferenceData,
     Stage,
+    Unavailable,
     ValidationFailed,
     humanise,
 )
@@ -78,6 +79,9 @@ __all__ = [
 logger = logging.getLogger("dealdesk.deals")
 
 MAX_PAGE_SIZE = 100
+# A write that timed out, or whose answer could not be read, may have been carried out upstream.
+OUTCOME_UNKNOWN_CODES = ("timeout", "malformed_response")
+WRITE_OUTCOME_UNKNOWN = "write_outcome_unknown"
 
 
 class UnknownConnection(NotFound):
@@ -367,6 +371,8 @@ def deal_mark_won(
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
     def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
+        if deal.status == WON:
+            return _WritePlan([_status_row(deal, WON)])  # already won: nothing to send
         return _WritePlan(
             [_status_row(deal, WON)],
             _state_conflicts(deal, originals, seen_updated_at),
@@ -398,16 +404,19 @@ def deal_mark_lost(
     def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
         lost_stage = ref.stage(reason) if reason else None
         reason_label = lost_stage.name if lost_stage else humanise(reason)
+        rows = [
+            _status_row(deal, LOST),
+            audit_change(
+                field="lost_reason",
+                label="Lost reason",
+                old=deal.lost_reason_label or None,
+                new=reason_label,
+            ),
+        ]
+        if deal.status == LOST and reason in (deal.lost_reason, _stage_id(deal)):
+            return _WritePlan(rows)  # already lost for this reason: nothing to send
         return _WritePlan(
-            [
-                _status_row(deal, LOST),
-                audit_change(
-                    field="lost_reason",
-                    label="Lost reason",
-                    old=deal.lost_reason_label or None,
-                    new=reason_label,
-                ),
-            ],
+            rows,
             _state_conflicts(deal, originals, seen_updated_at),
             lambda: adapter.mark_lost(deal, reason, ref=ref, idempotency_key=idempotency_key),
         )
@@ -447,6 +456,9 @@ def deal_reopen(
                     new=staff.get(assignee_id) or ref.names.get(assignee_id) or assignee_id,
                 )
             )
+        already_there = deal.status == OPEN and stage_id in (None, "", _stage_id(deal))
+        if already_there and (not assignee_id or (deal.owner and deal.owner.id == assignee_id)):
+            return _WritePlan(rows)  # already open where asked: nothing to send
         return _WritePlan(
             rows,
             _state_conflicts(deal, originals, seen_updated_at),
@@ -532,6 +544,13 @@ def _write(
         updated = planned.send()
     except ProviderError as error:
         outcome = AuditEntry.Outcome.FAILED
+        if isinstance(error, Unavailable) and error.code in OUTCOME_UNKNOWN_CODES:
+            # The request went out: it may have been carried out. Say so, and never retry it.
+            error.message = (
+                f"{error.message.rstrip('.')}, so DealDesk cannot tell whether your change was "
+                "saved. Reload the deal to check before you try again."
+            )
+            error.code = WRITE_OUTCOME_UNKNOWN
         if isinstance(error, Conflict):
             outcome = AuditEntry.Outcome.CONFLICT
             error.current = error.current or _current_or_none(adapter, deal_id, ref)

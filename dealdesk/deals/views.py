@@ -100,7 +100,9 @@ def problem_for(request: HttpRequest, error: ProviderError, connection_slug: str
         return Problem(f"{label} is rate-limiting DealDesk: {when}.", 429, wait, source_label=label)
     if isinstance(error, Unavailable):
         text = _plain_words(error, label, f"{label} is unavailable right now.")
-        return Problem(f"{text} Try again in a moment.", 503, source_label=label)
+        if error.code != services.WRITE_OUTCOME_UNKNOWN:  # that one says what to do already
+            text += " Try again in a moment."
+        return Problem(text, 503, source_label=label)
     if isinstance(error, NotFound):
         return Problem(f"{label} no longer has this deal.", 404, source_label=label)
     if isinstance(error, ValidationFailed):
@@ -331,9 +333,16 @@ def field_display_view(
 
 
 def _field_problem(
-    request: HttpRequest, connection_slug: str, deal_id: str, field_name: str, problem: Problem
+    request: HttpRequest,
+    connection_slug: str,
+    deal_id: str,
+    field_name: str,
+    problem: Problem,
+    *,
+    keep_typed: bool = False,
 ) -> HttpResponse:
-    """The field block with an alert, when the deal could not even be read."""
+    """The field block with an alert, when the deal could not even be read. After a failed
+    save (``keep_typed``) the form comes back holding what was typed, to save again later."""
     field = known_field(field_name)
     if field is None:
         raise Http404("Unknown field.")
@@ -345,7 +354,20 @@ def _field_problem(
         "connection_slug": connection_slug,
         "deal_id": deal_id,
     }
-    response = TemplateResponse(request, f"{DETAIL}#field", context, status=problem.status)
+    template = f"{DETAIL}#field"
+    if keep_typed and request.htmx:
+        form = FieldEditForm(field, request.POST)
+        form.is_valid()
+        context.update(
+            editing=field_name,
+            form=form,
+            original_text=request.POST.get("original", ""),
+            seen_updated_at=request.POST.get("seen_updated_at", ""),
+            back_query=_back_query(request),
+            history=services.deal_history(connection_slug=connection_slug, deal_id=deal_id),
+        )
+        template = f"{DETAIL}#field-failed"
+    response = TemplateResponse(request, template, context, status=problem.status)
     return _with_retry_after(response, problem)
 
 
@@ -420,7 +442,7 @@ def _field_form_again(
     detail, read_problem = _get_detail(request, connection_slug, deal_id)
     if detail is None:
         return _field_problem(
-            request, connection_slug, deal_id, field_name, problem or read_problem
+            request, connection_slug, deal_id, field_name, problem or read_problem, keep_typed=True
         )
     field = _field(detail, field_name)
     form = FieldEditForm(field, request.POST)
@@ -482,6 +504,9 @@ def _state_form_again(
     detail, read_problem = _get_detail(request, connection_slug, deal_id)
     if detail is None:
         return _state_unavailable(request, connection_slug, deal_id, problem or read_problem)
+    still_possible = {"lose": detail.actions.can_lose, "reopen": detail.actions.can_reopen}
+    if not still_possible.get(state_form, False):
+        state_form = ""
     context = _detail_context(
         request,
         detail,
@@ -519,7 +544,7 @@ def _run_state_change(
             connection_slug,
             deal_id,
             status=problem.status,
-            state_form=state_form if problem.status == 422 else "",
+            state_form=state_form,  # kept with the user's choices while the action still applies
             problem=problem,
         )
     return _state_response(request, connection_slug, deal_id, detail)

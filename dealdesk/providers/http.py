@@ -61,7 +61,7 @@ def _new_session() -> requests.Session:
     retry = Retry(
         total=GET_RETRIES,
         connect=GET_RETRIES,
-        read=0,  # a slow upstream is not retried: the user would wait several timeouts
+        read=False,  # a slow upstream is not retried (and stays a Timeout, not a ConnectionError)
         status=GET_RETRIES,
         other=0,
         allowed_methods=frozenset({"GET"}),

@@ -92,6 +92,14 @@ class Faults:
     latency_ms: int = 0
     fail_next: list[SandboxResponse] = field(default_factory=list)
     outage: bool = False
+    # Each fault hits only requests of this method when set ("PATCH": a write fails after the
+    # GET that precedes it succeeded); None hits every request.
+    latency_method: str | None = None
+    fail_method: str | None = None
+    outage_method: str | None = None
+
+    def applies(self, fault_method: str | None, method: str) -> bool:
+        return fault_method is None or fault_method == method.upper()
 
 
 @dataclass
@@ -131,9 +139,10 @@ class Sandbox:
             self.faults[name] = Faults()
         self.clear_log()
 
-    def set_latency(self, provider: str, ms: int) -> None:
+    def set_latency(self, provider: str, ms: int, *, method: str | None = None) -> None:
         for name in self._names(provider):
             self.faults[name].latency_ms = max(0, int(ms))
+            self.faults[name].latency_method = method.upper() if method else None
 
     def fail_next(
         self,
@@ -142,15 +151,19 @@ class Sandbox:
         status: int,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        *,
+        method: str | None = None,
     ) -> None:
         for name in self._names(provider):
             self.faults[name].fail_next = [
                 SandboxResponse(status, body, dict(headers or {})) for _ in range(int(count))
             ]
+            self.faults[name].fail_method = method.upper() if method else None
 
-    def set_outage(self, provider: str, enabled: bool) -> None:
+    def set_outage(self, provider: str, enabled: bool, *, method: str | None = None) -> None:
         for name in self._names(provider):
             self.faults[name].outage = bool(enabled)
+            self.faults[name].outage_method = method.upper() if method else None
 
     def set_rate_limiting(self, provider: str, enabled: bool) -> None:
         for name in self._names(provider):
@@ -211,13 +224,13 @@ class Sandbox:
             if len(self.log) > LOG_LIMIT:
                 del self.log[: len(self.log) - LOG_LIMIT]
         faults = self.faults[prefix]
-        if faults.outage:
+        if faults.outage and faults.applies(faults.outage_method, method):
             record.finished = time.time()
             return None
-        if faults.latency_ms:
+        if faults.latency_ms and faults.applies(faults.latency_method, method):
             time.sleep(faults.latency_ms / 1000)
         with self.locks[prefix]:
-            if faults.fail_next:
+            if faults.fail_next and faults.applies(faults.fail_method, method):
                 response = faults.fail_next.pop(0)
             else:
                 try:

@@ -474,11 +474,12 @@ def test_an_upstream_409_is_a_conflict_with_the_current_deal(connections, sandbo
     deal = a_deal("stora")
     sandbox.mutate_deal("stora", deal.id, {"status": "won"})
 
-    with pytest.raises(Conflict) as refused:
-        deal_mark_won(
+    with pytest.raises(Conflict) as refused:  # Stora refuses to lose a won deal (S-A6)
+        deal_mark_lost(
             user=user,
             connection_slug="stora",
             deal_id=deal.id,
+            reason="price_concerns",
             seen_updated_at=None,
             idempotency_key="key-409",
         )

@@ -310,7 +310,8 @@ def test_an_outage_during_a_write_returns_the_form_with_an_alert_not_a_500(sales
 
     assert response.status_code == 503
     assert 'role="alert"' in html and "Stora" in html
-    assert html.lstrip().startswith('<div class="field" id="field-note">')
+    assert html.lstrip().startswith('<div class="field is-editing" id="field-note">')
+    assert "Lost in transit</textarea>" in html  # what was typed is kept
 
 
 def test_a_rejected_key_during_a_write_asks_for_an_admin(sales_client, connections):

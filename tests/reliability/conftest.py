@@ -1,0 +1,90 @@
+"""Fixtures for the fault tests: both connections on the sandbox, a Sales user, page parsing."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from dealdesk.deals.roles import SALES_GROUP, ensure_roles
+from tests.deals.conftest import connections, no_rate_limits  # noqa: F401  (fixtures)
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def sales_client(client, connections, no_rate_limits):  # noqa: F811
+    """Logged in as Sales. The vendors' rate limits are off: only injected 429s are under test."""
+    ensure_roles()
+    user = User.objects.create_user("sales", password="x")
+    user.groups.add(Group.objects.get(name=SALES_GROUP))
+    client.force_login(user)
+    return client
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def alerts(html: str) -> list[str]:
+    """The text of every element with role="alert", tags stripped."""
+    found = []
+    for match in re.finditer(r'<(\w+)[^>]*role="alert"[^>]*>(.*?)</\1>', html, re.S):
+        found.append(" ".join(re.sub(r"<[^>]+>", " ", match.group(2)).split()))
+    return found
+
+
+class _Forms(HTMLParser):
+    """Every form's action, the values a browser would submit, and each select's options."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs.get("action", ""), "fields": {}, "options": {}})
+            return
+        if not self.forms:
+            return
+        current = self.forms[-1]
+        if tag == "option" and self._select:
+            value = attrs.get("value") or ""
+            current["options"].setdefault(self._select, []).append(value)
+            if "selected" in attrs or current["fields"].get(self._select) is None:
+                current["fields"][self._select] = value
+        elif not attrs.get("name"):
+            return
+        elif tag == "input" and attrs.get("type") not in ("submit", "button"):
+            current["fields"][attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select":
+            self._select = attrs["name"]
+            current["fields"].setdefault(self._select, None)
+        elif tag == "textarea":
+            self._textarea = attrs["name"]
+            current["fields"][self._textarea] = ""
+
+    def handle_data(self, data):
+        if self._textarea and self.forms:
+            self.forms[-1]["fields"][self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+def form(html: str, action: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The fields of the form posting to ``action``, and the options of its selects."""
+    parser = _Forms()
+    parser.feed(html)
+    for found in parser.forms:
+        if found["action"] == action:
+            return dict(found["fields"]), found["options"]
+    raise AssertionError(f"no form posting to {action} on the page")
