@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.core.cache import cache
 
@@ -48,3 +50,61 @@ def nodestash_info(sandbox_server, sandbox) -> ConnectionInfo:
         base_url=sandbox_server.nodestash_url,
         api_key=DEFAULT_NODESTASH_TOKEN,
     )
+
+
+# --- Every log line of the run, checked for secrets at the end (tests/security/) ---------------
+
+
+class _CollectingHandler(logging.Handler):
+    """Keeps every record's formatted message, tracebacks included."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted is not a leak; keep going
+            self.lines.append(f"{record.levelname} {record.name} <unformattable record>")
+
+
+LOG_LINES = _CollectingHandler()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def captured_log_lines():
+    """Every log line emitted while the tests run, as a list of strings."""
+    root = logging.getLogger()
+    root.addHandler(LOG_LINES)
+    yield LOG_LINES.lines
+    root.removeHandler(LOG_LINES)
+
+
+def secrets_in(text: str) -> list[str]:
+    """Which known secrets (API keys, the encryption key, SECRET_KEY) appear in ``text``."""
+    return [name for name, secret in known_secrets().items() if secret and secret in text]
+
+
+def known_secrets() -> dict[str, str]:
+    from django.conf import settings
+
+    return {
+        "the Stora sandbox token": DEFAULT_STORA_TOKEN,
+        "the nodestash sandbox token": DEFAULT_NODESTASH_TOKEN,
+        "DEALDESK_ENCRYPTION_KEY": str(settings.DEALDESK_ENCRYPTION_KEY),
+        "SECRET_KEY": settings.SECRET_KEY,
+        **EXTRA_SECRETS,
+    }
+
+
+EXTRA_SECRETS: dict[str, str] = {}  # keys a test sets on a connection (tests/security/)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The whole run's log lines must hold no secret: a leak fails the run."""
+    leaks = sorted({name for line in LOG_LINES.lines for name in secrets_in(line)})
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nSECRETS IN LOG LINES: {', '.join(leaks)} (see tests/conftest.py)")

@@ -1,0 +1,88 @@
+"""Deal names and every other string from upstream render as text: HTML in them is escaped on
+the list, the detail page and in the history."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
+
+from dealdesk.deals.roles import SALES_GROUP, ensure_roles
+from dealdesk.deals.services import DealFilters, deal_list
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def sales_client(client, connections, no_rate_limits):
+    ensure_roles()
+    user = User.objects.create_user("sales", password="x")
+    user.groups.add(Group.objects.get(name=SALES_GROUP))
+    client.force_login(user)
+    return client
+
+
+def assert_escaped(html: str) -> None:
+    assert HOSTILE not in html
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert ESCAPED in html
+
+
+def open_deal(source: str):
+    return deal_list(filters=DealFilters(source=source, status="open"), page_size=1).deals[0]
+
+
+def test_html_in_upstream_strings_shows_as_text_on_list_and_detail(sales_client, sandbox):
+    stora, nodestash = open_deal("stora"), open_deal("nodestash")
+    sandbox.mutate_deal("stora", stora.id, {"name": HOSTILE, "note": HOSTILE})
+    sandbox.mutate_deal("nodestash", nodestash.id, {"title": HOSTILE, "tags": [HOSTILE]})
+
+    listing = sales_client.get(reverse("deals:list"), {"sort": "-updated"}).content.decode()
+    assert_escaped(listing)
+    assert listing.count(ESCAPED) >= 2  # one row per source
+
+    for deal in (stora, nodestash):
+        detail = sales_client.get(reverse("deals:detail", args=[deal.connection_slug, deal.id]))
+        html = detail.content.decode()
+        assert_escaped(html)
+        assert f"<title>{ESCAPED} · DealDesk</title>" in html
+
+
+def test_html_typed_into_a_name_is_escaped_in_the_saved_field_and_the_history(
+    sales_client, sandbox
+):
+    deal = open_deal("nodestash")
+    detail_url = reverse("deals:detail", args=["nodestash", deal.id])
+    save_url = reverse("deals:field_save", args=["nodestash", deal.id, "name"])
+    page = sales_client.get(detail_url, {"edit": "name"}).content.decode()
+    data = {
+        name: html_lib.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    }
+    saved = sales_client.post(save_url, {**data, "name": HOSTILE}, **HTMX).content.decode()
+    assert_escaped(saved)
+
+    history = sales_client.get(detail_url).content.decode().split('id="history"')[1]
+    assert_escaped(history)
+
+
+def test_an_upstream_error_message_is_escaped_too(sales_client, sandbox):
+    deal = open_deal("nodestash")
+    sandbox.fail_next(
+        "nodestash",
+        5,
+        409,
+        {"error": {"code": "CONFLICT", "message": HOSTILE}},
+    )
+
+    html = sales_client.get(reverse("deals:detail", args=["nodestash", deal.id])).content.decode()
+
+    assert_escaped(html)
