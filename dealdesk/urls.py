@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("deals/", include("dealdesk.deals.urls")),
     path("board/", include("dealdesk.deals.board_urls")),
+    path("views/", include("dealdesk.deals.saved_view_urls")),
 ]
 
 handler404 = "dealdesk.deals.errors.page_not_found"

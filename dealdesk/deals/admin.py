@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from dealdesk.deals.models import AuditEntry
+from dealdesk.deals.models import AuditEntry, StageSetting
 
 
 @admin.register(AuditEntry)
@@ -23,3 +23,13 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
         return False
+
+
+@admin.register(StageSetting)
+class StageSettingAdmin(admin.ModelAdmin):
+    """When an open deal counts as stale, per stage; stages without a row use 14 days."""
+
+    list_display = ("connection_slug", "stage_name", "stage_id", "stale_after_days")
+    list_editable = ("stale_after_days",)
+    list_filter = ("connection_slug",)
+    search_fields = ("stage_name", "stage_id")

@@ -145,7 +145,9 @@ def column_id_for(deal: Deal, pipeline: Pipeline) -> str:
     return OTHER_COLUMN  # a deleted stage or a status DealDesk does not know
 
 
-def _lost_reasons(adapter: Provider, ref: ReferenceData, pipeline: Pipeline) -> tuple[Choice, ...]:
+def lost_reason_choices(
+    adapter: Provider, ref: ReferenceData, pipeline: Pipeline
+) -> tuple[Choice, ...]:
     """The reasons the detail page offers for an open deal of this pipeline: a Stora lost
     reason, or one of the pipeline's lost stages (the stage itself is the reason)."""
     first = next(iter(pipeline.ordered_stages()), None)
@@ -216,7 +218,7 @@ def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_
         connection=services._option(connection),
         pipeline=pipeline,
         columns=columns,
-        lost_reasons=_lost_reasons(adapter, ref, pipeline),
+        lost_reasons=lost_reason_choices(adapter, ref, pipeline),
         truncated=truncated,
         stale=stale_thresholds(),
     )

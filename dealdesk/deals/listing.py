@@ -40,7 +40,9 @@ from dealdesk.deals.reference import (
     reference_refresh_for_unknown_stage,
     reference_unknown_stage,
 )
+from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.providers.base import (
+    OPEN,
     STATUSES,
     AuthenticationFailed,
     Deal,
@@ -83,7 +85,7 @@ class DealFilters:
     source: str = ""  # "" | connection slug
     stage: str = ""  # "" | stage id (only meaningful with a single source)
     sort: str = "-updated"  # -updated | updated | name | -name | value | -value
-    stale: bool = False  # reserved for the board issue; ignored until then
+    stale: bool = False  # only open deals idle past their stage's threshold (``stale.py``)
 
     @classmethod
     def from_querydict(cls, data) -> DealFilters:
@@ -194,15 +196,19 @@ def list_page(
 ) -> ListOutcome:
     fingerprint = _filters_fingerprint(filters)
     state = decode_cursor(cursor, fingerprint=fingerprint)
+    stale = stale_thresholds() if filters.stale else None  # the database, in this thread only
     if filters.sort in SNAPSHOT_SORTS:
-        return _snapshot_page(sources, filters, state, page_size, fingerprint)
-    return _stream_page(sources, filters, state, page_size, fingerprint)
+        return _snapshot_page(sources, filters, state, page_size, fingerprint, stale)
+    return _stream_page(sources, filters, state, page_size, fingerprint, stale)
 
 
 # --- Local re-check and ordering -------------------------------------------------------------
 
 
-def deal_matches(deal: Deal, filters: DealFilters) -> bool:
+def deal_matches(deal: Deal, filters: DealFilters, stale: StaleThresholds | None = None) -> bool:
+    """``stale``: the thresholds for ``filters.stale`` (the defaults when not given)."""
+    if filters.stale and not (stale or StaleThresholds()).is_stale(deal):
+        return False
     if filters.q and filters.q.casefold() not in (deal.name or "").casefold():
         return False
     if filters.status and deal.status != filters.status:
@@ -236,7 +242,8 @@ def upstream_query(filters: DealFilters, provider: str) -> DealQuery:
         sort = "-updated_at"
     if filters.sort in SNAPSHOT_SORTS:
         sort = "-updated_at"  # any stable order: the snapshot sorts by name itself
-    return DealQuery(search=filters.q, status=filters.status, stage_id=filters.stage, sort=sort)
+    status = filters.status or (OPEN if filters.stale else "")  # closed deals are never stale
+    return DealQuery(search=filters.q, status=status, stage_id=filters.stage, sort=sort)
 
 
 # --- Cursor ----------------------------------------------------------------------------------
@@ -286,6 +293,8 @@ def _cursor(fingerprint: str, offset: int, positions=None, history=None) -> str:
 
 def _filters_fingerprint(filters: DealFilters) -> str:
     data = [filters.q, filters.status, filters.source, filters.stage, filters.sort]
+    if filters.stale:
+        data.append("stale")
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:10]
 
 
@@ -346,10 +355,18 @@ def _guarded(source: ListSource, work: Callable[[], None], on_error) -> Callable
 class _Stream:
     """One source's rows for this page, and where the source stands upstream."""
 
-    def __init__(self, source: ListSource, position: Any, order: int, filters: DealFilters):
+    def __init__(
+        self,
+        source: ListSource,
+        position: Any,
+        order: int,
+        filters: DealFilters,
+        stale: StaleThresholds | None = None,
+    ):
         self.source = source
         self.order = order
         self.filters = filters
+        self.stale = stale
         self.offset_mode = hasattr(source.adapter, "list_deals_at")
         self.rows: list[Deal] = []  # the current upstream chunk, after any skip
         self.chunk_position: Any = position  # position of rows[0]
@@ -384,7 +401,9 @@ class _Stream:
         return self.head() is None and self.after_chunk == END
 
     def head(self) -> Deal | None:
-        while self.index < len(self.rows) and not deal_matches(self.rows[self.index], self.filters):
+        while self.index < len(self.rows) and not deal_matches(
+            self.rows[self.index], self.filters, self.stale
+        ):
             self.index += 1  # a row the filters drop is consumed as well
         return self.rows[self.index] if self.index < len(self.rows) else None
 
@@ -450,12 +469,14 @@ def _stream_page(
     state: CursorState,
     page_size: int,
     fingerprint: str,
+    stale: StaleThresholds | None = None,
 ) -> ListOutcome:
     streams = [
-        _Stream(source, state.positions.get(source.slug), order, filters)
+        _Stream(source, state.positions.get(source.slug), order, filters, stale)
         for order, source in enumerate(sources)
     ]
-    factor = FILTERED_FETCH_FACTOR if (filters.q or filters.status or filters.stage) else 1
+    narrowed = filters.q or filters.status or filters.stage or filters.stale
+    factor = FILTERED_FETCH_FACTOR if narrowed else 1
     merge_key = MERGE_KEYS[filters.sort]
     deals: list[Deal] = []
     while len(deals) < page_size:
@@ -526,6 +547,7 @@ def _snapshot_page(
     state: CursorState,
     page_size: int,
     fingerprint: str,
+    stale: StaleThresholds | None = None,
 ) -> ListOutcome:
     cache_key = "dealdesk:list-snapshot:" + key_fingerprint(
         json.dumps([fingerprint, [_source_identity(s) for s in sources]])
@@ -537,7 +559,7 @@ def _snapshot_page(
     if isinstance(cached, tuple) and len(cached) == 2:
         ordered, truncated = cached
     else:
-        ordered, truncated, refs, errors = _build_snapshot(sources, filters)
+        ordered, truncated, refs, errors = _build_snapshot(sources, filters, stale)
         if not errors:  # a source that failed now may answer on the next page: no snapshot
             cache.set(cache_key, (ordered, truncated), timeout=SNAPSHOT_TTL)
     errors = unusable + errors
@@ -569,7 +591,9 @@ def _source_identity(source: ListSource) -> str:
     return f"{source.slug}:{key_fingerprint(connection.base_url + '|' + connection.api_key)}"
 
 
-def _build_snapshot(sources: Sequence[ListSource], filters: DealFilters):
+def _build_snapshot(
+    sources: Sequence[ListSource], filters: DealFilters, stale: StaleThresholds | None = None
+):
     snapshots = {source.slug: _SourceSnapshot() for source in sources}
 
     def collect(source: ListSource) -> None:
@@ -599,7 +623,7 @@ def _build_snapshot(sources: Sequence[ListSource], filters: DealFilters):
                 break
         # ``raw`` is the vendor JSON: a brief cached list does not need it.
         snapshot.deals = [
-            dataclasses.replace(deal, raw={}) for deal in rows if deal_matches(deal, filters)
+            dataclasses.replace(deal, raw={}) for deal in rows if deal_matches(deal, filters, stale)
         ]
 
     def set_error(slug: str):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dealdesk.deals import views
+from dealdesk.deals import list_views, views
 
 app_name = "deals"
 
@@ -9,6 +9,7 @@ field = deal + "fields/<slug:field_name>/"
 
 urlpatterns = [
     path("", views.deal_list_view, name="list"),
+    path("bulk/", list_views.bulk_view, name="bulk"),  # before the deal patterns below
     path(deal, views.deal_detail_view, name="detail"),
     path(field + "edit/", views.field_edit_view, name="field_edit"),
     path(field, views.field_display_view, name="field_display"),

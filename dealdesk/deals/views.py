@@ -28,6 +28,7 @@ from dealdesk.deals.forms import (
     StateChangeForm,
     known_field,
 )
+from dealdesk.deals.list_context import detail_extras, list_extras
 from dealdesk.deals.roles import can_edit_deals
 from dealdesk.deals.templatetags.deal_format import input_value
 from dealdesk.providers.base import (
@@ -43,7 +44,7 @@ from dealdesk.providers.base import (
 )
 
 DETAIL = "deals/detail.html"
-LIST_KEYS = ("q", "status", "source", "stage", "sort", "cursor")
+LIST_KEYS = ("q", "status", "source", "stage", "sort", "stale", "cursor")
 
 # --- Upstream problems in plain words -------------------------------------------------------
 
@@ -195,8 +196,11 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
         "current_query": current_query,
         "next_query": _page_query(base_query, result.next_cursor),
         "prev_query": _page_query(base_query, result.prev_cursor),
-        "is_filtered": bool(filters.q or filters.status or filters.source or filters.stage),
+        "is_filtered": bool(
+            filters.q or filters.status or filters.source or filters.stage or filters.stale
+        ),
     }
+    context.update(list_extras(request, filters, result, current_query))
     template = "deals/list.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#list-results"
@@ -275,6 +279,7 @@ def deal_detail_view(request: HttpRequest, connection_slug: str, deal_id: str) -
     if problem:
         return _error_page(request, problem)
     context = _detail_context(request, detail)
+    context.update(detail_extras(request, detail.deal, context["back_query"]))
     if context["can_edit"]:
         editing = request.GET.get("edit", "")
         if editing in context["field_names"]:
