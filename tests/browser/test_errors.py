@@ -77,6 +77,7 @@ def test_a_conflicting_rename_is_refused_until_the_user_applies_it_anyway(app):
     deal_id = app.open_deal("nodestash")
     app.mark_page()
     page.get_by_role("button", name="Edit Name").click()
+    expect(page.get_by_label("Name", exact=True)).to_be_visible()  # the form read the deal
     app.sandbox.mutate_deal("nodestash", deal_id, {"title": "Changed elsewhere"})
     app.sandbox.clear_log()
 

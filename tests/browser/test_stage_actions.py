@@ -78,6 +78,7 @@ def test_marking_a_stora_deal_lost_with_a_reason_then_reopening_it_to_a_chosen_s
     app.sandbox.clear_log()
 
     page.get_by_role("button", name="Reopen", exact=True).click()
+    expect(page.get_by_role("button", name="Reopen deal")).to_be_visible()
     stage_id, stage_name = choose_other_option(page.get_by_role("combobox", name="Stage"))
     assignee_id, assignee_name = choose_other_option(page.get_by_role("combobox", name="Assignee"))
     page.get_by_role("button", name="Reopen deal").click()
@@ -106,6 +107,7 @@ def test_reopening_a_lost_nodestash_deal_moves_it_to_the_chosen_open_stage(app):
     app.sandbox.clear_log()
 
     page.get_by_role("button", name="Reopen", exact=True).click()
+    expect(page.get_by_role("button", name="Reopen deal")).to_be_visible()
     expect(page.get_by_role("combobox", name="Assignee")).to_have_count(0)
     stage_id, stage_name = choose_other_option(page.get_by_role("combobox", name="Stage"))
     page.get_by_role("button", name="Reopen deal").click()
