@@ -125,3 +125,16 @@ def test_a_failed_move_returns_the_card_with_an_alert(board):
         stage_id(board, "New enquiry")
     )
     assert writes(board) == []
+
+
+def test_stale_cards_carry_a_visible_marker_with_an_accessible_label(board):
+    stale = board.page.locator("[data-card]").filter(
+        has=board.page.get_by_role("img", name=re.compile(r"^Stale: not updated for \d+ days$"))
+    )
+    expect(stale.first).to_be_visible()
+    expect(stale.first.locator(".stale")).to_have_text("Stale")
+    for card in stale.all():
+        days = int(card.locator(".stale").get_attribute("aria-label").split()[-2])
+        assert days >= 14  # idle longer than the default threshold of 14 days
+        assert card.get_attribute("data-column") not in ("won", "lost")  # closed: never stale
+    assert writes(board) == []

@@ -48,7 +48,7 @@ def post_bulk(client, fields, keys, **data):
 def test_rows_have_labelled_checkboxes_and_the_action_bar(sales_client):
     html, _ = bulk_form(sales_client)
     assert re.search(r'<label for="select-1" class="visually-hidden">Select [^<]+</label>', html)
-    for label in ("Bulk action", "Stage", "Lost reason"):
+    for label in ("Bulk action", "New stage", "Lost reason"):
         assert f">{label}</label>" in html
     assert "Apply to selected" in html
 
