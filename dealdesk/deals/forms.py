@@ -25,6 +25,10 @@ FIELD_KINDS = {
     "expected_close_date": ("date", "Expected close date"),
 }
 
+# Rules that hold for a field on every provider, so a save is checked before any upstream call:
+# both APIs refuse an empty name, and nodestash caps a title at 300 characters.
+FIELD_RULES: dict[str, dict[str, Any]] = {"name": {"required": True, "max_length": 300}}
+
 MAX_TAG_LENGTH = 50
 DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y"]
 
@@ -34,7 +38,7 @@ def known_field(name: str) -> EditableField | None:
     if name not in FIELD_KINDS:
         return None
     kind, label = FIELD_KINDS[name]
-    return EditableField(name=name, label=label, kind=kind)
+    return EditableField(name=name, label=label, kind=kind, **FIELD_RULES.get(name, {}))
 
 
 class TagsField(forms.CharField):

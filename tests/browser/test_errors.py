@@ -3,7 +3,6 @@ next to the form in an alert, and nothing is overwritten upstream without a deli
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 
@@ -34,11 +33,6 @@ def test_a_blank_stora_name_is_refused_next_to_the_input_keeping_what_was_typed(
     assert all(write.status == 422 for write in app.writes("stora"))  # Stora kept its name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="field_save_view validates against known_field() (required=False), so a name of "
-    "only spaces is sent to Stora as {'name': ''} and refused there (422) instead of by our form",
-)
 def test_a_name_of_only_spaces_is_never_sent_upstream(app):
     name_input = edit_stora_name(app)
 

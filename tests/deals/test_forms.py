@@ -209,3 +209,10 @@ def test_reopen_form_needs_a_stage_and_an_optional_assignee():
     assert missing.errors["stage"] == ["Choose the stage to reopen into."]
     assert complete.is_valid()
     assert complete.cleaned_data["assignee"] is None
+
+
+def test_a_name_of_only_spaces_is_refused_before_any_upstream_call():
+    from dealdesk.deals.forms import known_field
+
+    field = known_field("name")
+    assert field.required and field.max_length == 300
