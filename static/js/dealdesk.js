@@ -27,7 +27,6 @@
 
   // Focus follows the edit: into a form when it opens, back to the field's button when it closes.
   document.body.addEventListener("htmx:afterSettle", function (event) {
-    if (window.DEALDESK_DEBUG) { console.log("settle", event.detail.target && event.detail.target.id, document.activeElement && document.activeElement.tagName); }
     var region = swappedRegion(event.detail);
     if (!region || !region.id) {
       return;
