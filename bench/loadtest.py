@@ -1,6 +1,9 @@
-"""Load with faults: 20 users while nodestash is down and Stora is rate limiting.
+"""Load with faults: 20 users while one source is down and the other rate limiting.
 
-    .venv/bin/python bench/loadtest.py [--users 20] [--duration 30]
+    .venv/bin/python bench/loadtest.py [--users 20] [--duration 30] [--phase both]
+
+Two phases: nodestash down while Stora rate limits (10/s and 60/min per token, so few writes
+get through), then Stora down while nodestash rate limits (5/s burst, room for many writes).
 
 Every response must be a page (HTML, never a 500). Every write must either land upstream
 exactly once and be shown as saved, or be shown as failed and not land at all: each write is
@@ -20,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-from run import ROOT, STORA_TOKEN, Client, Stack, parse
+from run import NODESTASH_TOKEN, ROOT, STORA_TOKEN, Client, Stack, parse
 
 ALERT = 'role="alert"'
 
@@ -45,59 +48,76 @@ def edit_name(client: Client, detail_path: str, new_name: str) -> requests.Respo
     )
 
 
+PHASES = {
+    "stora-limited": {"down": "nodestash", "limited": "stora"},
+    "nodestash-limited": {"down": "stora", "limited": "nodestash"},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--duration", type=float, default=30, help="seconds per phase")
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--phase", choices=[*PHASES, "both"], default="both")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "loadtest.json"))
     args = parser.parse_args()
 
     stack = Stack(latency_ms=args.latency_ms, workers=2, seed="demo")
     stack.env["DEALDESK_CLIENT_RATE_LIMITS"] = "true"  # the real client budget, as in production
     stack.start()
+    phases = list(PHASES) if args.phase == "both" else [args.phase]
+    report: dict = {"users": args.users, "latency_ms": args.latency_ms, "phases": {}}
     try:
-        client = Client(stack.url)
-        client.login()
-        stora_deals = [p for p in client.deal_paths() if p.startswith("/deals/stora/")]
-        control = f"{stack.sandbox_url}/__sandbox"
-        requests.post(
-            f"{control}/outage", json={"provider": "nodestash", "enabled": True}, timeout=5
-        )
-        requests.post(
-            f"{control}/rate-limit", json={"provider": "stora", "enabled": True}, timeout=5
-        )
-        stack.clear_upstream_log()
-        upstream_before = len(stack.upstream_requests())
-        report = run_load(stack, stora_deals, args.users, args.duration)
-        upstream = stack.upstream_requests()[upstream_before:]
-        report["upstream_requests"] = {
-            provider: sum(1 for entry in upstream if entry["provider"] == provider)
-            for provider in ("stora", "nodestash")
-        }
-        report["upstream_statuses"] = {
-            provider: count_statuses(e for e in upstream if e["provider"] == provider)
-            for provider in ("stora", "nodestash")
-        }
-        report["upstream_requests_per_user_action"] = round(
-            len(upstream) / max(1, report["requests"]), 2
-        )
-        report.update(check_writes(upstream, report.pop("writes")))
-        report["problems"].extend(report["write_problems"])
-        report["problems"].extend(check_final_names(stack, upstream))
+        for name in phases:
+            report["phases"][name] = run_phase(stack, **PHASES[name], args=args)
     finally:
         stack.stop()
+    problems = [p for phase in report["phases"].values() for p in phase["problems"]]
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: v for k, v in report.items() if k != "problems"}, indent=2))
-    for problem in report["problems"][:20]:
+    for name, phase in report["phases"].items():
+        summary = {k: v for k, v in phase.items() if k not in ("problems", "write_problems")}
+        print(f"--- {name}: {PHASES[name]['down']} down, {PHASES[name]['limited']} rate limiting")
+        print(json.dumps(summary, indent=2))
+    for problem in problems[:20]:
         print("PROBLEM:", problem)
     print(f"JSON written to {output}")
-    sys.exit(1 if report["problems"] else 0)
+    sys.exit(1 if problems else 0)
 
 
-def run_load(stack: Stack, stora_deals: list[str], users: int, duration: float) -> dict:
+def run_phase(stack: Stack, *, down: str, limited: str, args) -> dict:
+    """One source down, the other rate limiting (its vendor limits on, our budget on)."""
+    control = f"{stack.sandbox_url}/__sandbox"
+    requests.post(f"{control}/reset", json={}, timeout=10)  # seed data, limits on, no faults
+    requests.post(f"{control}/latency", json={"provider": "all", "ms": args.latency_ms}, timeout=5)
+    time.sleep(1.1)  # a fresh per-second window for the vendor limits and our budget
+    client = Client(stack.url)
+    client.login()
+    deals = [p for p in client.deal_paths() if p.startswith(f"/deals/{limited}/")]
+    requests.post(f"{control}/outage", json={"provider": down, "enabled": True}, timeout=5)
+    stack.clear_upstream_log()
+    report = run_load(stack, deals, args.users, args.duration)
+    upstream = stack.upstream_requests()
+    report["upstream_requests"] = {
+        provider: sum(1 for entry in upstream if entry["provider"] == provider)
+        for provider in ("stora", "nodestash")
+    }
+    report["upstream_statuses"] = {
+        provider: count_statuses(e for e in upstream if e["provider"] == provider)
+        for provider in ("stora", "nodestash")
+    }
+    report["upstream_requests_per_user_action"] = round(
+        len(upstream) / max(1, report["requests"]), 2
+    )
+    report.update(check_writes(upstream, report.pop("writes")))
+    report["problems"].extend(report["write_problems"])
+    report["problems"].extend(check_final_names(stack, upstream, limited))
+    return report
+
+
+def run_load(stack: Stack, deals: list[str], users: int, duration: float) -> dict:
     statuses: dict[int, int] = {}
     problems: list[str] = []
     writes: list[dict] = []
@@ -110,7 +130,7 @@ def run_load(stack: Stack, stora_deals: list[str], users: int, duration: float) 
         rng = random.Random(index)
         client = Client(stack.url)
         client.login()
-        own_deal = stora_deals[index % len(stora_deals)]
+        own_deal = deals[index % len(deals)]
         counter = 0
         while time.monotonic() < stop_at:
             roll = rng.random()
@@ -181,24 +201,37 @@ def count_statuses(entries) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def check_final_names(stack: Stack, upstream: list[dict]) -> list[str]:
+def renamed_to(body) -> str | None:
+    """The new name a PATCH body carries: Stora's ``name`` or nodestash's ``title``."""
+    return (body.get("name") or body.get("title")) if isinstance(body, dict) else None
+
+
+def check_final_names(stack: Stack, upstream: list[dict], provider: str) -> list[str]:
     """Each renamed deal, read from the sandbox once the load is over, carries the name of the
     last rename that landed on it: nothing landed that the log does not show."""
     last_landed: dict[str, str] = {}
     for entry in upstream:
-        body = entry.get("body")
-        if entry["method"] == "PATCH" and 200 <= entry["status"] < 300 and isinstance(body, dict):
-            last_landed[entry["path"]] = body.get("name")
+        if (
+            entry["provider"] == provider
+            and entry["method"] == "PATCH"
+            and 200 <= entry["status"] < 300
+            and renamed_to(entry.get("body"))
+        ):
+            last_landed[entry["path"]] = renamed_to(entry.get("body"))
     control = f"{stack.sandbox_url}/__sandbox"
-    requests.post(f"{control}/rate-limit", json={"provider": "stora", "enabled": False}, timeout=5)
+    requests.post(f"{control}/rate-limit", json={"provider": provider, "enabled": False}, timeout=5)
+    token = STORA_TOKEN if provider == "stora" else NODESTASH_TOKEN
     problems = []
     for path, name in last_landed.items():
         response = requests.get(
-            f"{stack.sandbox_url}/stora{path}",
-            headers={"Authorization": f"Bearer {STORA_TOKEN}"},
+            f"{stack.sandbox_url}/{provider}{path}",
+            headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         )
-        actual = response.json()["deal"]["name"]
+        body = response.json()
+        actual = (
+            body["deal"]["name"] if provider == "stora" else body["data"]["attributes"]["title"]
+        )
         if actual != name:
             problems.append(f"{path}: sandbox has {actual!r}, the last landed rename was {name!r}")
     return problems
@@ -216,9 +249,9 @@ def check_writes(upstream: list[dict], writes: list[dict]) -> dict:
     """A write shown as saved landed exactly once; a write shown as failed did not land."""
     landed: dict[str, int] = {}
     for entry in upstream:
-        body = entry.get("body")
-        if entry["method"] == "PATCH" and 200 <= entry["status"] < 300 and isinstance(body, dict):
-            landed[body.get("name")] = landed.get(body.get("name"), 0) + 1
+        name = renamed_to(entry.get("body"))
+        if entry["method"] == "PATCH" and 200 <= entry["status"] < 300 and name:
+            landed[name] = landed.get(name, 0) + 1
     problems = []
     for write in writes:
         count = landed.get(write["name"], 0)
