@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
+from dealdesk.connections.models import Connection
+from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
 from dealdesk.providers.base import ConnectionInfo
 from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN, start_sandbox_server
 
@@ -50,6 +53,90 @@ def nodestash_info(sandbox_server, sandbox) -> ConnectionInfo:
         base_url=sandbox_server.nodestash_url,
         api_key=DEFAULT_NODESTASH_TOKEN,
     )
+
+
+# --- Connections rows and logged-in users for the tests through Django ---------------------------
+
+
+def make_connection(*, slug: str, label: str, provider: str, base_url: str, api_key: str):
+    connection = Connection(slug=slug, label=label, provider=provider, base_url=base_url)
+    connection.set_api_key(api_key)
+    connection.save()
+    return connection
+
+
+@pytest.fixture
+def connections(db, sandbox_server, sandbox) -> dict[str, Connection]:
+    """Connections "stora" (label "Stora") and "nodestash" pointing at the running sandbox."""
+    return {
+        "stora": make_connection(
+            slug="stora",
+            label="Stora",
+            provider="stora",
+            base_url=sandbox_server.stora_url,
+            api_key=DEFAULT_STORA_TOKEN,
+        ),
+        "nodestash": make_connection(
+            slug="nodestash",
+            label="nodestash",
+            provider="nodestash",
+            base_url=sandbox_server.nodestash_url,
+            api_key=DEFAULT_NODESTASH_TOKEN,
+        ),
+    }
+
+
+@pytest.fixture
+def no_rate_limits(sandbox, settings):
+    """For tests that walk many pages quickly: neither side's rate limit is under test."""
+    settings.DEALDESK_CLIENT_RATE_LIMITS = False
+    sandbox.set_rate_limiting("all", False)
+
+
+def make_user(username: str, group: str, *, password: str = "x", **extra) -> User:
+    """A user in the role ``group`` (``SALES_GROUP`` or ``VIEWERS_GROUP``)."""
+    ensure_roles()
+    user = User.objects.create_user(username, password=password, **extra)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def sales_user(db) -> User:
+    return make_user("sales", SALES_GROUP)
+
+
+@pytest.fixture
+def viewer_user(db) -> User:
+    return make_user("viewer", VIEWERS_GROUP)
+
+
+@pytest.fixture
+def staff_user(db) -> User:
+    """A Sales user who is also staff, so the pages link to the connection admin."""
+    return make_user("boss", SALES_GROUP, is_staff=True)
+
+
+# The logged-in clients have both sandbox connections, and the vendors' rate limits off: a page
+# fans out to both sources and a test reads several; rate-limit tests inject their 429s.
+
+
+@pytest.fixture
+def sales_client(client, sales_user, connections, no_rate_limits):
+    client.force_login(sales_user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer_user, connections, no_rate_limits):
+    client.force_login(viewer_user)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, staff_user, connections, no_rate_limits):
+    client.force_login(staff_user)
+    return client
 
 
 # --- Every log line of the run, checked for secrets at the end (tests/security/) ---------------

@@ -6,11 +6,8 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
-
-from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -116,33 +113,14 @@ def test_login_pages_are_public(client, endpoint):
 # --- Roles -------------------------------------------------------------------------------------
 
 
-def user_in(django_user_model, group_name: str, **extra):
-    ensure_roles()
-    user = django_user_model.objects.create_user(
-        username=f"{group_name.lower()}-user", password="unused-password-1", **extra
-    )
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
-
-
 @pytest.fixture
 def no_connections(settings):
     settings.STORA_API_KEY = ""
     settings.NODESTASH_API_KEY = ""
 
 
-@pytest.fixture
-def viewer(django_user_model):
-    return user_in(django_user_model, VIEWERS_GROUP)
-
-
-@pytest.fixture
-def sales_user(django_user_model):
-    return user_in(django_user_model, SALES_GROUP)
-
-
-def test_viewer_is_refused_on_every_deals_write(client, viewer, no_connections):
-    client.force_login(viewer)
+def test_viewer_is_refused_on_every_deals_write(client, viewer_user, no_connections):
+    client.force_login(viewer_user)
     refused = []
     for endpoint in DEALS_ENDPOINTS:
         response = client.post(endpoint.url, {"name": "Changed by a viewer"})
@@ -157,15 +135,15 @@ def test_viewer_is_refused_on_every_deals_write(client, viewer, no_connections):
     assert KNOWN_DEAL_WRITES & known <= set(refused)
 
 
-def test_viewer_is_refused_the_edit_forms(client, viewer, no_connections):
-    client.force_login(viewer)
+def test_viewer_is_refused_the_edit_forms(client, viewer_user, no_connections):
+    client.force_login(viewer_user)
     for endpoint in DEALS_ENDPOINTS:
         if endpoint.name in KNOWN_DEAL_EDIT_FORMS:
             assert client.get(endpoint.url).status_code == 403, endpoint
 
 
-def test_viewer_may_read_the_deal_list(client, viewer, no_connections):
-    client.force_login(viewer)
+def test_viewer_may_read_the_deal_list(client, viewer_user, no_connections):
+    client.force_login(viewer_user)
     assert client.get("/deals/").status_code == 200
 
 
@@ -175,8 +153,8 @@ def test_sales_user_may_see_the_deal_list(client, sales_user, no_connections):
     assert sales_user.has_perm("deals.edit_deals")
 
 
-def test_viewer_has_no_edit_permission(viewer):
-    assert not viewer.has_perm("deals.edit_deals")
+def test_viewer_has_no_edit_permission(viewer_user):
+    assert not viewer_user.has_perm("deals.edit_deals")
 
 
 def test_staff_user_reaches_the_admin(client, django_user_model):

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from dealdesk.connections.models import Connection, Origin
-from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
+from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP
 from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
+from tests.conftest import make_user
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in fixtures are safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -102,7 +102,6 @@ def app(live_server, sandbox_server, sandbox, page, transactional_db, settings) 
     """
     settings.DEALDESK_CLIENT_RATE_LIMITS = False
     sandbox.set_rate_limiting("all", False)
-    ensure_roles()
     for slug, label, url, token in (
         ("stora", "Stora", sandbox_server.stora_url, DEFAULT_STORA_TOKEN),
         ("nodestash", "nodestash", sandbox_server.nodestash_url, DEFAULT_NODESTASH_TOKEN),
@@ -112,9 +111,7 @@ def app(live_server, sandbox_server, sandbox, page, transactional_db, settings) 
         )
         connection.set_api_key(token)
         connection.save()
-    sales = User.objects.create_user("sales", password=PASSWORD)
-    sales.groups.add(Group.objects.get(name=SALES_GROUP))
-    viewer = User.objects.create_user("viewer", password=PASSWORD)
-    viewer.groups.add(Group.objects.get(name=VIEWERS_GROUP))
+    make_user("sales", SALES_GROUP, password=PASSWORD)
+    make_user("viewer", VIEWERS_GROUP, password=PASSWORD)
     page.set_default_timeout(10_000)
     return App(url=live_server.url, sandbox=sandbox, page=page)

@@ -8,7 +8,6 @@ import html as html_lib
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from dealdesk.deals.board import (
@@ -20,7 +19,6 @@ from dealdesk.deals.board import (
 )
 from dealdesk.deals.board_chart import pipeline_chart
 from dealdesk.deals.models import AuditEntry
-from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -30,19 +28,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def _rate_limits_off(no_rate_limits):
     """Each move re-reads the deal and the board: the per-second budgets are not under test."""
-
-
-def make_user(username: str, group: str) -> User:
-    ensure_roles()
-    user = User.objects.create_user(username, password="x")
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def sales_client(client, connections):
-    client.force_login(make_user("sales", SALES_GROUP))
-    return client
 
 
 def pipeline_value(slug: str, name: str | None = None) -> str:
@@ -135,13 +120,12 @@ def test_board_page_shows_cards_with_name_value_owner_and_age(sales_client):
     assert html.count('<label for="card-') >= 40  # one "Move to" per card
 
 
-def test_viewers_see_the_board_without_move_controls(client, connections):
-    client.force_login(make_user("viewer", VIEWERS_GROUP))
-    response = client.get(reverse("board:board"), {"pipeline": "stora:stora"})
+def test_viewers_see_the_board_without_move_controls(viewer_client):
+    response = viewer_client.get(reverse("board:board"), {"pipeline": "stora:stora"})
     html = response.content.decode()
     assert response.status_code == 200
     assert "Move to" not in html and 'draggable="true"' not in html
-    assert client.post(reverse("board:move"), {}).status_code == 403
+    assert viewer_client.post(reverse("board:move"), {}).status_code == 403
 
 
 def test_pipeline_change_over_htmx_returns_only_the_board_body(sales_client):

@@ -6,25 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from dealdesk.deals.models import AuditEntry
-from dealdesk.deals.roles import SALES_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_list
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def sales_client(client, connections, no_rate_limits):
-    ensure_roles()
-    user = User.objects.create_user("sales", password="x")
-    user.groups.add(Group.objects.get(name=SALES_GROUP))
-    client.force_login(user)
-    return client
 
 
 def writes(sandbox, provider: str):
@@ -137,9 +126,6 @@ def test_bulk_reopen_works_across_sources_and_a_double_submit_acts_once(sales_cl
     assert len(writes(sandbox, "stora")) == 1 and len(writes(sandbox, "nodestash")) == 1
 
 
-def test_viewers_cannot_run_bulk_actions(client, connections):
-    ensure_roles()
-    user = User.objects.create_user("viewer", password="x")
-    client.force_login(user)
-    assert client.post(reverse("deals:bulk"), {"action": "reopen"}).status_code == 403
-    assert "Apply to selected" not in client.get(reverse("deals:list")).content.decode()
+def test_viewers_cannot_run_bulk_actions(viewer_client):
+    assert viewer_client.post(reverse("deals:bulk"), {"action": "reopen"}).status_code == 403
+    assert "Apply to selected" not in viewer_client.get(reverse("deals:list")).content.decode()

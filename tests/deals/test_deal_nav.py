@@ -6,21 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from dealdesk.deals.roles import SALES_GROUP, ensure_roles
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sales_client(client, connections, no_rate_limits):
-    ensure_roles()
-    user = User.objects.create_user("sales", password="x")
-    user.groups.add(Group.objects.get(name=SALES_GROUP))
-    client.force_login(user)
-    return client
 
 
 def detail_links(html: str) -> list[str]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from dealdesk.deals.models import StageSetting
-from dealdesk.deals.roles import SALES_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.providers.base import Deal, Stage
@@ -31,15 +29,6 @@ def a_deal(*, status="open", days_idle=20, stage_id="st_1", slug="stora") -> Dea
         stage=Stage(stage_id, "Stage"),
         updated_at=NOW - dt.timedelta(days=days_idle),
     )
-
-
-@pytest.fixture
-def sales_client(client, connections, no_rate_limits):
-    ensure_roles()
-    user = User.objects.create_user("sales", password="x")
-    user.groups.add(Group.objects.get(name=SALES_GROUP))
-    client.force_login(user)
-    return client
 
 
 def test_an_open_deal_idle_longer_than_14_days_is_stale_by_default():

@@ -6,11 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils.html import escape
 
-from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_get, deal_list
 
 pytestmark = pytest.mark.django_db
@@ -21,25 +19,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def _rate_limits_off(no_rate_limits):
     """Each test reads several deals: the per-second budgets are not under test here."""
-
-
-def make_user(username: str, group: str, **extra) -> User:
-    ensure_roles()
-    user = User.objects.create_user(username, password="x", **extra)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def sales_client(client, connections):
-    client.force_login(make_user("sales", SALES_GROUP))
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, connections):
-    client.force_login(make_user("viewer", VIEWERS_GROUP))
-    return client
 
 
 def a_deal(source: str, status: str = "open", where=lambda detail: True):
@@ -405,14 +384,13 @@ def test_a_rate_limited_detail_says_when_to_try_again(sales_client, sandbox):
     assert "try again in 3 s" in html_of(response)
 
 
-def test_a_rejected_key_on_detail_links_staff_to_the_connection_admin(client, connections):
+def test_a_rejected_key_on_detail_links_staff_to_the_connection_admin(staff_client, connections):
     detail = a_deal("nodestash")
     connection = connections["nodestash"]
     connection.set_api_key("nds_test_wrong")
     connection.save()
-    client.force_login(make_user("boss", SALES_GROUP, is_staff=True))
 
-    response = client.get(url("detail", detail))
+    response = staff_client.get(url("detail", detail))
     html = html_of(response)
 
     admin_url = reverse("admin:connections_connection_change", args=[connection.pk])

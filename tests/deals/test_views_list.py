@@ -7,10 +7,8 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.deals.templatetags.deal_format import money
 
@@ -23,25 +21,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def _rate_limits_off(no_rate_limits):
     """Several pages per test: the per-second budgets are not under test here."""
-
-
-def make_user(username: str, group: str, **extra) -> User:
-    ensure_roles()
-    user = User.objects.create_user(username, password="x", **extra)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def sales_client(client, connections):
-    client.force_login(make_user("sales", SALES_GROUP))
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, connections):
-    client.force_login(make_user("viewer", VIEWERS_GROUP))
-    return client
 
 
 def text_of(response) -> str:
@@ -261,14 +240,13 @@ def test_a_source_that_is_down_is_named_in_an_alert_while_the_other_shows(sales_
 
 
 def test_a_rejected_api_key_asks_for_an_admin_and_links_staff_to_the_connection(
-    client, connections
+    staff_client, connections
 ):
     connection = connections["stora"]
     connection.set_api_key("wrong-key")
     connection.save()
-    client.force_login(make_user("boss", SALES_GROUP, is_staff=True))
 
-    html = text_of(client.get(LIST))
+    html = text_of(staff_client.get(LIST))
 
     admin_url = reverse("admin:connections_connection_change", args=[connection.pk])
     assert "Deals from Stora are missing." in html

@@ -7,12 +7,10 @@ import html as html_lib
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
 from dealdesk.deals.models import AuditEntry
-from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_get, deal_list
 
 pytestmark = pytest.mark.django_db
@@ -23,25 +21,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def _rate_limits_off(no_rate_limits):
     """Each write re-reads the deal first: the per-second budgets are not under test here."""
-
-
-def make_user(username: str, group: str, **extra) -> User:
-    ensure_roles()
-    user = User.objects.create_user(username, password="x", **extra)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def sales_client(client, connections):
-    client.force_login(make_user("sales", SALES_GROUP))
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, connections):
-    client.force_login(make_user("viewer", VIEWERS_GROUP))
-    return client
 
 
 def a_deal(source: str, status: str = "open", where=lambda detail: True):
@@ -532,9 +511,9 @@ def test_writes_need_post(sales_client):
     assert sales_client.get(url("field_save", detail, "name")).status_code == 405
 
 
-def test_htmx_posts_carry_the_csrf_token_from_the_body_headers(connections, sandbox):
+def test_htmx_posts_carry_the_csrf_token_from_the_body_headers(connections, sandbox, sales_user):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(make_user("sales", SALES_GROUP))
+    client.force_login(sales_user)
     detail = a_deal("nodestash")
     page = text(client.get(url("detail", detail)))
     token = re.search(r'<body hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'>', page).group(1)

@@ -1,27 +1,11 @@
-"""Fixtures for the fault tests: both connections on the sandbox, a Sales user, page parsing."""
+"""Page parsing for the fault tests (their fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
-import pytest
-from django.contrib.auth.models import Group, User
-
-from dealdesk.deals.roles import SALES_GROUP, ensure_roles
-from tests.deals.conftest import connections, no_rate_limits  # noqa: F401  (fixtures)
-
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def sales_client(client, connections, no_rate_limits):  # noqa: F811
-    """Logged in as Sales. The vendors' rate limits are off: only injected 429s are under test."""
-    ensure_roles()
-    user = User.objects.create_user("sales", password="x")
-    user.groups.add(Group.objects.get(name=SALES_GROUP))
-    client.force_login(user)
-    return client
 
 
 def text(response) -> str:

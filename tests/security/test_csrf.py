@@ -4,11 +4,9 @@ takes one, and the same POST with the token (as htmx sends it, in X-CSRFToken) g
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
-from dealdesk.deals.roles import SALES_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_list
 from tests.test_access import ENDPOINTS
 
@@ -16,12 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def csrf_client(connections, no_rate_limits) -> Client:
-    ensure_roles()
-    user = User.objects.create_user("sales", password="x")
-    user.groups.add(Group.objects.get(name=SALES_GROUP))
+def csrf_client(connections, no_rate_limits, sales_user) -> Client:
     client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    client.force_login(sales_user)
     return client
 
 

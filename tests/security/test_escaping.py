@@ -7,10 +7,8 @@ import html as html_lib
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from dealdesk.deals.roles import SALES_GROUP, ensure_roles
 from dealdesk.deals.services import DealFilters, deal_list
 
 pytestmark = pytest.mark.django_db
@@ -18,15 +16,6 @@ pytestmark = pytest.mark.django_db
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def sales_client(client, connections, no_rate_limits):
-    ensure_roles()
-    user = User.objects.create_user("sales", password="x")
-    user.groups.add(Group.objects.get(name=SALES_GROUP))
-    client.force_login(user)
-    return client
 
 
 def assert_escaped(html: str) -> None:

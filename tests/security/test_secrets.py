@@ -17,8 +17,7 @@ from django.urls import reverse
 
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.sandbox import DEFAULT_STORA_TOKEN
-from tests.conftest import EXTRA_SECRETS, secrets_in
-from tests.deals.conftest import make_connection
+from tests.conftest import EXTRA_SECRETS, make_connection, secrets_in
 
 pytestmark = pytest.mark.django_db
 

@@ -1,1 +1,0 @@
-from tests.deals.conftest import connections, no_rate_limits  # noqa: F401  (fixtures)
