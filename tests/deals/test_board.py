@@ -19,6 +19,7 @@ from dealdesk.deals.board import (
 )
 from dealdesk.deals.board_chart import pipeline_chart
 from dealdesk.deals.models import AuditEntry
+from tests.deals.demo_deals import writes
 
 pytestmark = pytest.mark.django_db
 
@@ -35,10 +36,6 @@ def pipeline_value(slug: str, name: str | None = None) -> str:
     return next(
         c.value for c in choices if c.connection_slug == slug and (name is None or name in c.label)
     )
-
-
-def writes(sandbox, provider: str):
-    return [r for r in sandbox.requests(provider) if r.method != "GET"]
 
 
 def move_fields(html: str, deal_id: str) -> dict[str, str]:

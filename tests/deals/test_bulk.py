@@ -10,14 +10,11 @@ from django.urls import reverse
 
 from dealdesk.deals.models import AuditEntry
 from dealdesk.deals.services import DealFilters, deal_list
+from tests.deals.demo_deals import writes
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def writes(sandbox, provider: str):
-    return [r for r in sandbox.requests(provider) if r.method != "GET"]
 
 
 def bulk_form(client, **filters) -> tuple[str, dict[str, str]]:

@@ -27,6 +27,7 @@ from dealdesk.providers.base import (
     Unavailable,
     ValidationFailed,
 )
+from tests.deals.demo_deals import writes
 
 pytestmark = pytest.mark.django_db
 
@@ -48,16 +49,25 @@ def a_deal(source: str, status: str = "open"):
     return page.deals[0]
 
 
-def writes(sandbox, provider: str):
-    return [r for r in sandbox.requests(provider) if r.method != "GET"]
-
-
 def seen(deal) -> str:
     return deal.updated_at.isoformat()
 
 
 def entries():
     return list(AuditEntry.objects.order_by("id"))
+
+
+def as_seen(deal, *, user, idempotency_key: str) -> dict:
+    """What a state change submits for ``deal`` as the user last saw it: who, which deal, its
+    stage and status then, when it was last updated, and the form's idempotency key."""
+    return {
+        "user": user,
+        "connection_slug": deal.connection_slug,
+        "deal_id": deal.id,
+        "originals": {"stage": deal.stage.id, "status": deal.status},
+        "seen_updated_at": seen(deal),
+        "idempotency_key": idempotency_key,
+    }
 
 
 # --- Edits: exactly the changed fields ---------------------------------------------------------
@@ -194,13 +204,7 @@ def test_stora_stage_change_patches_the_stage(connections, sandbox, user):
     sandbox.clear_log()
 
     result = deal_change_stage(
-        user=user,
-        connection_slug="stora",
-        deal_id=deal.id,
-        stage_id=target.id,
-        originals={"stage": deal.stage.id, "status": "open"},
-        seen_updated_at=seen(deal),
-        idempotency_key="key-stage-1",
+        stage_id=target.id, **as_seen(deal, user=user, idempotency_key="key-stage-1")
     )
 
     (patch,) = writes(sandbox, "stora")
@@ -220,14 +224,7 @@ def test_stora_stage_change_patches_the_stage(connections, sandbox, user):
 def test_stora_won_lost_and_reopen_post_to_their_endpoints_with_the_key(connections, sandbox, user):
     deal = a_deal("stora")
     sandbox.clear_log()
-    won = deal_mark_won(
-        user=user,
-        connection_slug="stora",
-        deal_id=deal.id,
-        originals={"stage": deal.stage.id, "status": "open"},
-        seen_updated_at=seen(deal),
-        idempotency_key="key-win-1",
-    )
+    won = deal_mark_won(**as_seen(deal, user=user, idempotency_key="key-win-1"))
     (win,) = writes(sandbox, "stora")
     assert (win.method, win.path, win.body) == ("POST", f"/2025-09/deals/{deal.id}/win", None)
     assert win.headers["idempotency-key"] == "key-win-1"
@@ -236,13 +233,7 @@ def test_stora_won_lost_and_reopen_post_to_their_endpoints_with_the_key(connecti
     other = a_deal("stora")
     sandbox.clear_log()
     deal_mark_lost(
-        user=user,
-        connection_slug="stora",
-        deal_id=other.id,
-        reason="price_concerns",
-        originals={"stage": other.stage.id, "status": "open"},
-        seen_updated_at=seen(other),
-        idempotency_key="key-lose-1",
+        reason="price_concerns", **as_seen(other, user=user, idempotency_key="key-lose-1")
     )
     (lose,) = writes(sandbox, "stora")
     assert (lose.path, lose.body) == (
@@ -252,18 +243,14 @@ def test_stora_won_lost_and_reopen_post_to_their_endpoints_with_the_key(connecti
     assert lose.headers["idempotency-key"] == "key-lose-1"
 
     detail = deal_get(connection_slug="stora", deal_id=other.id)
+    assert detail.deal.status == "lost"
     stage = detail.actions.reopen_stages[-1]
     assignee = detail.actions.reopen_assignees[0]
     sandbox.clear_log()
     reopened = deal_reopen(
-        user=user,
-        connection_slug="stora",
-        deal_id=other.id,
         stage_id=stage.id,
         assignee_id=assignee.value,
-        originals={"stage": detail.deal.stage.id, "status": "lost"},
-        seen_updated_at=seen(detail.deal),
-        idempotency_key="key-reopen-1",
+        **as_seen(detail.deal, user=user, idempotency_key="key-reopen-1"),
     )
     (reopen,) = writes(sandbox, "stora")
     assert (reopen.path, reopen.body) == (
@@ -285,44 +272,26 @@ def test_nodestash_won_lost_and_reopen_patch_the_stage(connections, sandbox, use
     sandbox.clear_log()
 
     lost = deal_mark_lost(
-        user=user,
-        connection_slug="nodestash",
-        deal_id=deal.id,
-        reason=lost_stage.id,
-        originals={"stage": deal.stage.id, "status": "open"},
-        seen_updated_at=seen(deal),
-        idempotency_key="key-ns-lose",
+        reason=lost_stage.id, **as_seen(deal, user=user, idempotency_key="key-ns-lose")
     )
     (patch,) = writes(sandbox, "nodestash")
     assert (patch.method, patch.body) == ("PATCH", {"stage_id": lost_stage.id})
     assert patch.headers["idempotency-key"] == "key-ns-lose"
-    assert lost.deal.status == "lost"
+    assert lost.deal.status == "lost" and lost.deal.stage.id == lost_stage.id
 
     open_stage = lost.actions.reopen_stages[0]
     sandbox.clear_log()
     reopened = deal_reopen(
-        user=user,
-        connection_slug="nodestash",
-        deal_id=deal.id,
         stage_id=open_stage.id,
         assignee_id=None,
-        originals={"stage": lost_stage.id, "status": "lost"},
-        seen_updated_at=seen(lost.deal),
-        idempotency_key="key-ns-reopen",
+        **as_seen(lost.deal, user=user, idempotency_key="key-ns-reopen"),
     )
     (patch,) = writes(sandbox, "nodestash")
     assert patch.body == {"stage_id": open_stage.id}
-    assert reopened.deal.status == "open"
+    assert reopened.deal.status == "open" and reopened.deal.stage.id == open_stage.id
 
     sandbox.clear_log()
-    won = deal_mark_won(
-        user=user,
-        connection_slug="nodestash",
-        deal_id=deal.id,
-        originals={"stage": open_stage.id, "status": "open"},
-        seen_updated_at=seen(reopened.deal),
-        idempotency_key="key-ns-win",
-    )
+    won = deal_mark_won(**as_seen(reopened.deal, user=user, idempotency_key="key-ns-win"))
     (patch,) = writes(sandbox, "nodestash")
     assert set(patch.body) == {"stage_id"}
     assert won.deal.status == "won"
@@ -335,14 +304,7 @@ def test_nodestash_won_lost_and_reopen_patch_the_stage(connections, sandbox, use
 def test_a_double_submitted_win_acts_once_and_is_audited_once(connections, sandbox, user):
     deal = a_deal("stora")
     sandbox.clear_log()
-    submit = {
-        "user": user,
-        "connection_slug": "stora",
-        "deal_id": deal.id,
-        "originals": {"stage": deal.stage.id, "status": "open"},
-        "seen_updated_at": seen(deal),
-        "idempotency_key": "key-double-win",
-    }
+    submit = as_seen(deal, user=user, idempotency_key="key-double-win")
 
     deal_mark_won(**submit)
     again = deal_mark_won(**submit)
@@ -454,13 +416,8 @@ def test_a_stage_change_on_a_deal_closed_elsewhere_is_refused(connections, sandb
 
     with pytest.raises(Conflict) as refused:
         deal_mark_lost(
-            user=user,
-            connection_slug="stora",
-            deal_id=deal.id,
             reason="price_concerns",
-            originals={"stage": deal.stage.id, "status": "open"},
-            seen_updated_at=seen(deal),
-            idempotency_key="key-closed-elsewhere",
+            **as_seen(deal, user=user, idempotency_key="key-closed-elsewhere"),
         )
 
     assert refused.value.fields == ("status",)

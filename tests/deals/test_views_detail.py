@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from dealdesk.deals.services import DealFilters, deal_get, deal_list
+from tests.deals.demo_deals import a_deal, url
 
 pytestmark = pytest.mark.django_db
 
@@ -19,19 +19,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def _rate_limits_off(no_rate_limits):
     """Each test reads several deals: the per-second budgets are not under test here."""
-
-
-def a_deal(source: str, status: str = "open", where=lambda detail: True):
-    """A deal of the demo seed, read in full, that matches ``where``."""
-    for deal in deal_list(filters=DealFilters(source=source, status=status), page_size=50).deals:
-        detail = deal_get(connection_slug=source, deal_id=deal.id)
-        if where(detail):
-            return detail
-    raise AssertionError(f"the demo seed has a matching {status} {source} deal")
-
-
-def url(name: str, detail, *extra: str) -> str:
-    return reverse(f"deals:{name}", args=[detail.connection.slug, detail.deal.id, *extra])
 
 
 def html_of(response) -> str:

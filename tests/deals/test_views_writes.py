@@ -8,10 +8,10 @@ import re
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 
 from dealdesk.deals.models import AuditEntry
-from dealdesk.deals.services import DealFilters, deal_get, deal_list
+from dealdesk.deals.services import deal_get
+from tests.deals.demo_deals import a_deal, url, writes
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +21,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def _rate_limits_off(no_rate_limits):
     """Each write re-reads the deal first: the per-second budgets are not under test here."""
-
-
-def a_deal(source: str, status: str = "open", where=lambda detail: True):
-    for deal in deal_list(filters=DealFilters(source=source, status=status), page_size=50).deals:
-        detail = deal_get(connection_slug=source, deal_id=deal.id)
-        if where(detail):
-            return detail
-    raise AssertionError(f"the demo seed has a matching {status} {source} deal")
-
-
-def url(name: str, detail, *extra: str) -> str:
-    return reverse(f"deals:{name}", args=[detail.connection.slug, detail.deal.id, *extra])
 
 
 def text(response) -> str:
@@ -56,10 +44,6 @@ def edit_form(client: Client, detail, field_name: str) -> dict[str, str]:
     """Open a field's inline form as htmx does and return what its Save would post."""
     html = text(client.get(url("field_edit", detail, field_name), **HTMX))
     return form_fields(html, url("field_save", detail, field_name))
-
-
-def writes(sandbox, provider: str):
-    return [r for r in sandbox.requests(provider) if r.method != "GET"]
 
 
 # --- Inline field edits -----------------------------------------------------------------------
