@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from decimal import Decimal
 
 import pytest
@@ -23,13 +22,7 @@ from dealdesk.providers.base import (
 )
 from dealdesk.providers.http import key_fingerprint
 from dealdesk.providers.nodestash import N_A1_INCLUDE, NodestashAdapter
-
-EXAMPLES = "/work/shared/api/examples/nodestash/"
-
-
-def example(name: str) -> dict:
-    with open(EXAMPLES + name, encoding="utf-8") as handle:
-        return json.load(handle)
+from tests.providers.conftest import example
 
 
 @pytest.fixture
@@ -44,13 +37,6 @@ def adapter(nodestash_info, sandbox) -> NodestashAdapter:
 @pytest.fixture
 def simulator(sandbox):
     return sandbox.simulators["nodestash"]
-
-
-@pytest.fixture
-def ref(adapter, sandbox) -> ReferenceData:
-    data = adapter.reference_data()
-    sandbox.clear_log()
-    return data
 
 
 def pipeline(ref: ReferenceData, name: str):
@@ -493,7 +479,7 @@ def test_upstream_400_on_stage_id_maps_to_our_stage_field(adapter, ref, simulato
 
 
 def test_422_is_a_validation_failure_for_the_whole_form(adapter, ref, sandbox, simulator):
-    sandbox.fail_next("nodestash", 1, 422, example("deals.update.422.json"))
+    sandbox.fail_next("nodestash", 1, 422, example("nodestash", "deals.update.422.json"))
 
     with pytest.raises(ValidationFailed) as error:
         adapter.update_deal(
@@ -513,7 +499,7 @@ def test_wrong_api_key_is_an_authentication_failure(nodestash_info, sandbox):
 
 
 def test_missing_auth_is_an_authentication_failure_too(adapter, sandbox):
-    sandbox.fail_next("nodestash", 1, 401, example("error.401.missing-auth.json"))
+    sandbox.fail_next("nodestash", 1, 401, example("nodestash", "error.401.missing-auth.json"))
 
     with pytest.raises(AuthenticationFailed) as error:
         adapter.ping()
@@ -522,7 +508,7 @@ def test_missing_auth_is_an_authentication_failure_too(adapter, sandbox):
 
 
 def test_insufficient_scope_is_forbidden_and_names_the_scope(adapter, ref, sandbox, simulator):
-    sandbox.fail_next("nodestash", 1, 403, example("error.403.json"))
+    sandbox.fail_next("nodestash", 1, 403, example("nodestash", "error.403.json"))
 
     with pytest.raises(Forbidden) as error:
         adapter.update_deal(
@@ -534,14 +520,16 @@ def test_insufficient_scope_is_forbidden_and_names_the_scope(adapter, ref, sandb
 
 
 def test_409_is_a_conflict(adapter, sandbox):
-    sandbox.fail_next("nodestash", 1, 409, example("error.409.json"))
+    sandbox.fail_next("nodestash", 1, 409, example("nodestash", "error.409.json"))
 
     with pytest.raises(Conflict):
         adapter.ping()
 
 
 def test_429_takes_retry_after_from_the_header(adapter, sandbox):
-    sandbox.fail_next("nodestash", 1, 429, example("error.429.json"), headers={"Retry-After": "7"})
+    sandbox.fail_next(
+        "nodestash", 1, 429, example("nodestash", "error.429.json"), headers={"Retry-After": "7"}
+    )
 
     with pytest.raises(RateLimited) as error:
         adapter.ping()
@@ -551,7 +539,7 @@ def test_429_takes_retry_after_from_the_header(adapter, sandbox):
 
 
 def test_429_falls_back_to_retry_after_in_the_body(adapter, sandbox):
-    sandbox.fail_next("nodestash", 1, 429, example("error.429.json"))
+    sandbox.fail_next("nodestash", 1, 429, example("nodestash", "error.429.json"))
 
     with pytest.raises(RateLimited) as error:
         adapter.ping()
@@ -572,7 +560,7 @@ def test_real_burst_limit_429_from_the_sandbox(adapter, sandbox):
 
 @pytest.mark.parametrize("status", [500, 418])
 def test_server_errors_are_unavailable(adapter, sandbox, status):
-    sandbox.fail_next("nodestash", 1, status, example("error.500.json"))
+    sandbox.fail_next("nodestash", 1, status, example("nodestash", "error.500.json"))
 
     with pytest.raises(Unavailable) as error:
         adapter.ping()
@@ -591,7 +579,7 @@ def test_a_body_that_is_not_the_expected_json_is_unavailable(adapter, ref, sandb
 
 
 def test_get_is_retried_on_503_at_most_twice(adapter, ref, sandbox):
-    sandbox.fail_next("nodestash", 5, 503, example("error.500.json"))
+    sandbox.fail_next("nodestash", 5, 503, example("nodestash", "error.500.json"))
 
     with pytest.raises(Unavailable):
         adapter.get_deal("dl_anything", ref=ref)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import time
 
 import pytest
@@ -29,13 +28,7 @@ from dealdesk.providers.stora import (
     page_for_window,
 )
 from dealdesk.sandbox.seed_stora import API_APPLICATION_ID, DELETED_STAGE_NAME, HTML_DEAL_NAME
-
-EXAMPLES = "/work/shared/api/examples/stora/"
-
-
-def example(name: str) -> dict:
-    with open(EXAMPLES + name, encoding="utf-8") as handle:
-        return json.load(handle)
+from tests.providers.conftest import example
 
 
 @pytest.fixture
@@ -49,13 +42,6 @@ def adapter(stora_info, sandbox, settings) -> StoraAdapter:
 @pytest.fixture
 def simulator(sandbox):
     return sandbox.simulators["stora"]
-
-
-@pytest.fixture
-def ref(adapter, sandbox) -> ReferenceData:
-    data = adapter.reference_data()
-    sandbox.clear_log()
-    return data
 
 
 def raw_deal(simulator, *, status: str = "open", named: str | None = None) -> dict:
@@ -220,11 +206,11 @@ def test_odd_types_in_a_deal_never_crash_parsing(adapter, ref, sandbox):
 
 def test_vendor_examples_parse(adapter):
     ref = ReferenceData()
-    listed = example("deals.list.200.json")["deals"]
+    listed = example("stora", "deals.list.200.json")["deals"]
     deals = [adapter.parse_deal(row, ref=ref) for row in listed]
     assert deals[1].stage.is_deleted and deals[1].status == "won"
     assert deals[2].creator == Ref(None, "API")
-    expanded = adapter.parse_deal(example("deals.show.expanded.200.json")["deal"], ref=ref)
+    expanded = adapter.parse_deal(example("stora", "deals.show.expanded.200.json")["deal"], ref=ref)
     assert (expanded.owner.name, expanded.contact.name) == ("Sam Taylor", "Alex Morgan")
     assert (expanded.site.name, expanded.stage.name) == ("The Stack Overflow Station", "first")
 
@@ -481,7 +467,7 @@ def test_a_rejected_key_is_authentication_failed(stora_info, sandbox, settings):
 
 
 def test_a_missing_scope_is_forbidden(adapter, sandbox):
-    sandbox.fail_next("stora", 1, 403, example("error.403.json"))
+    sandbox.fail_next("stora", 1, 403, example("stora", "error.403.json"))
     with pytest.raises(Forbidden) as caught:
         adapter.ping()
     assert caught.value.code == "forbidden"
@@ -515,7 +501,7 @@ def test_an_unknown_lost_reason_is_a_validation_error_on_lost_reason(adapter, re
 
 
 def test_pointers_at_other_fields_go_under_all(adapter, sandbox):
-    sandbox.fail_next("stora", 1, 422, example("error.422.json"))
+    sandbox.fail_next("stora", 1, 422, example("stora", "error.422.json"))
     with pytest.raises(ValidationFailed) as caught:
         adapter.ping()
     assert caught.value.field_errors == {"__all__": ["Does not match format: email."]}
@@ -524,7 +510,7 @@ def test_pointers_at_other_fields_go_under_all(adapter, sandbox):
 def test_a_429_is_rate_limited_until_ratelimit_reset(adapter, sandbox):
     reset = str(int(time.time()) + 30)
     headers = {"RateLimit-Limit": "60", "RateLimit-Reset": reset}
-    sandbox.fail_next("stora", 1, 429, example("error.429.json"), headers)
+    sandbox.fail_next("stora", 1, 429, example("stora", "error.429.json"), headers)
     with pytest.raises(RateLimited) as caught:
         adapter.ping()
     assert 28 <= caught.value.retry_after <= 30
@@ -542,7 +528,7 @@ def test_the_sandbox_rate_limit_reaches_the_user_as_rate_limited(adapter, sandbo
 
 @pytest.mark.parametrize("status", [500, 502, 400])
 def test_server_errors_are_unavailable(adapter, sandbox, status):
-    body = example("error.500.json")
+    body = example("stora", "error.500.json")
     if status == 400:
         body["error"].update(code="api_error", type="api_error")
     sandbox.fail_next("stora", 3, status, body)  # 3: a 502 is retried twice
@@ -560,11 +546,11 @@ def test_a_malformed_success_is_unavailable(adapter, ref, sandbox, body):
 
 
 def test_a_get_is_retried_on_503_at_most_twice(adapter, sandbox):
-    sandbox.fail_next("stora", 2, 503, example("error.500.json"))
+    sandbox.fail_next("stora", 2, 503, example("stora", "error.500.json"))
     adapter.ping()
     assert len(sandbox.requests("stora")) == 3
     sandbox.clear_log()
-    sandbox.fail_next("stora", 3, 503, example("error.500.json"))
+    sandbox.fail_next("stora", 3, 503, example("stora", "error.500.json"))
     with pytest.raises(Unavailable):
         adapter.ping()
     assert len(sandbox.requests("stora")) == 3
@@ -573,7 +559,7 @@ def test_a_get_is_retried_on_503_at_most_twice(adapter, sandbox):
 def test_a_post_is_never_retried(adapter, ref, sandbox, simulator):
     deal = adapter.get_deal(raw_deal(simulator)["id"], ref=ref)
     sandbox.clear_log()
-    sandbox.fail_next("stora", 1, 503, example("error.500.json"))
+    sandbox.fail_next("stora", 1, 503, example("stora", "error.500.json"))
     with pytest.raises(Unavailable):
         adapter.mark_won(deal, ref=ref, idempotency_key="ik")
     assert len(sandbox.requests("stora")) == 1
