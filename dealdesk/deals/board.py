@@ -67,7 +67,7 @@ class BoardColumn:
 
     @property
     def totals(self) -> list[Money]:
-        return services._totals(self.deals)
+        return services.money_totals(self.deals)
 
     @property
     def dom_id(self) -> str:
@@ -176,7 +176,7 @@ def board_pipelines() -> tuple[list[PipelineChoice], list[SourceError]]:
     errors: list[SourceError] = []
     for connection in connection_list(enabled_only=True):
         try:
-            ref = reference_get(adapter=services._adapter(connection))
+            ref = reference_get(adapter=services.adapter_for_connection(connection))
         except ProviderError as error:
             errors.append(
                 source_error_for(slug=connection.slug, label=connection.label, error=error)
@@ -197,8 +197,8 @@ def board_pipelines() -> tuple[list[PipelineChoice], list[SourceError]]:
 def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_DEALS) -> Board:
     """The board of one pipeline: its deals (at most ``limit``, most recently updated first)
     in columns. Raises ``ProviderError``; an unknown pipeline is a ``NotFound``."""
-    connection = services._connection(connection_slug)
-    adapter = services._adapter(connection)
+    connection = services.connection_for_slug(connection_slug)
+    adapter = services.adapter_for_connection(connection)
     ref = reference_get(adapter=adapter)
     pipeline = ref.pipeline(pipeline_id)
     if pipeline is None:
@@ -215,7 +215,7 @@ def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_
     if other.deals:
         columns.append(other)
     return Board(
-        connection=services._option(connection),
+        connection=services.source_option(connection),
         pipeline=pipeline,
         columns=columns,
         lost_reasons=lost_reason_choices(adapter, ref, pipeline),
@@ -256,8 +256,9 @@ def _fetch_pipeline_deals(
 
 def board_column(*, connection_slug: str, pipeline_id: str, column_id: str) -> BoardColumn | None:
     """One (empty) column of a board, from the cached reference data alone."""
-    connection = services._connection(connection_slug)
-    pipeline = reference_get(adapter=services._adapter(connection)).pipeline(pipeline_id)
+    connection = services.connection_for_slug(connection_slug)
+    adapter = services.adapter_for_connection(connection)
+    pipeline = reference_get(adapter=adapter).pipeline(pipeline_id)
     if pipeline is None:
         return None
     return next((c for c in _empty_columns(pipeline) if c.id == column_id), None)
@@ -282,8 +283,8 @@ def board_move(
 
     ``originals`` holds the ``stage`` and ``status`` the card showed: the write is refused as a
     conflict when the deal has changed since, exactly as on the detail page."""
-    connection = services._connection(connection_slug)
-    ref = reference_get(adapter=services._adapter(connection))
+    connection = services.connection_for_slug(connection_slug)
+    ref = reference_get(adapter=services.adapter_for_connection(connection))
     pipeline = ref.pipeline(pipeline_id)
     if pipeline is None:
         raise MoveRefused(

@@ -84,7 +84,7 @@ def bulk_choices() -> BulkChoices:
     result = BulkChoices()
     for connection in connection_list(enabled_only=True):
         try:
-            adapter = services._adapter(connection)
+            adapter = services.adapter_for_connection(connection)
             ref = reference_get(adapter=adapter)
         except ProviderError:
             continue  # the list already says this source is missing

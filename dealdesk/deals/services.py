@@ -123,15 +123,17 @@ class DealDetail:
 # --- Connections ---------------------------------------------------------------------------
 
 
-def _option(connection: Connection) -> SourceOption:
+def source_option(connection: Connection) -> SourceOption:
+    """How a connection is offered as a source in filters and on the board."""
     return SourceOption(slug=connection.slug, label=connection.label, provider=connection.provider)
 
 
 def source_options() -> list[SourceOption]:
-    return [_option(c) for c in connection_list(enabled_only=True)]
+    return [source_option(c) for c in connection_list(enabled_only=True)]
 
 
-def _connection(slug: str) -> Connection:
+def connection_for_slug(slug: str) -> Connection:
+    """The enabled connection ``slug``; ``UnknownConnection`` when missing or switched off."""
     try:
         connection = connection_get(slug=slug)
     except Connection.DoesNotExist:
@@ -147,7 +149,8 @@ def _undecryptable_message(connection: Connection) -> str:
     return f"cannot decrypt the stored key of {connection.label}; an admin must enter it again."
 
 
-def _adapter(connection: Connection) -> Provider:
+def adapter_for_connection(connection: Connection) -> Provider:
+    """The connection's adapter; a key that cannot be decrypted is ``AuthenticationFailed``."""
     try:
         return adapter_for(connection.info())
     except UndecryptableSecret:
@@ -190,13 +193,13 @@ def deal_list(
     return DealListResult(
         deals=deals,
         errors=outcome.errors,
-        sources=[_option(c) for c in connections],
+        sources=[source_option(c) for c in connections],
         stage_choices=_stage_choices(filters, chosen, outcome.refs),
         start_index=outcome.start_offset + 1 if deals else 0,
         end_index=outcome.start_offset + len(deals) if deals else 0,
         next_cursor=outcome.next_cursor,
         prev_cursor=outcome.prev_cursor,
-        totals=_totals(deals),
+        totals=money_totals(deals),
         page_size=page_size,
         truncated_sources=outcome.truncated_sources,
     )
@@ -210,13 +213,14 @@ def _stage_choices(
     ref = refs.get(filters.source)
     if ref is None:
         try:
-            ref = reference_get(adapter=_adapter(chosen[0]))
+            ref = reference_get(adapter=adapter_for_connection(chosen[0]))
         except ProviderError:
             return []  # the page already shows this source's error
     return [stage for pipeline in ref.pipelines for stage in pipeline.ordered_stages()]
 
 
-def _totals(deals: list[Deal]) -> list[Money]:
+def money_totals(deals: list[Deal]) -> list[Money]:
+    """The deals' values summed per currency, currencies in order; deals without one skipped."""
     sums: dict[str, Decimal] = {}
     for deal in deals:
         if deal.value is not None:
@@ -228,8 +232,8 @@ def _totals(deals: list[Deal]) -> list[Money]:
 
 def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
     """One upstream call when the reference data is cached."""
-    connection = _connection(connection_slug)
-    adapter = _adapter(connection)
+    connection = connection_for_slug(connection_slug)
+    adapter = adapter_for_connection(connection)
     deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
     return _detail(connection, adapter, deal, ref)
 
@@ -255,7 +259,7 @@ def _detail(connection: Connection, adapter: Provider, deal: Deal, ref: Referenc
         fields=adapter.editable_fields(deal, ref=ref),
         actions=adapter.actions(deal, ref=ref),
         history=deal_history(connection_slug=connection.slug, deal_id=deal.id),
-        connection=_option(connection),
+        connection=source_option(connection),
     )
 
 
@@ -491,7 +495,7 @@ def _write(
     plan: Planner,
 ) -> DealDetail:
     """Re-read, check for conflicts, send only what changed, and audit whatever happens."""
-    connection = _connection(connection_slug)
+    connection = connection_for_slug(connection_slug)
     if audit_succeeded_before(
         connection_slug=connection.slug, deal_id=deal_id, idempotency_key=idempotency_key
     ):
@@ -515,7 +519,7 @@ def _write(
 
     deal: Deal | None = None
     try:
-        adapter = _adapter(connection)
+        adapter = adapter_for_connection(connection)
         deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
         planned = plan(adapter, deal, ref)
     except ProviderError as error:
