@@ -23,6 +23,18 @@ def humanise(value: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """An ISO 8601 timestamp from a vendor's JSON; one without an offset is taken as UTC, and
+    anything that is not a timestamp string is ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 # --- Connection -----------------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ from dealdesk.providers.base import (
     Stage,
     Unavailable,
     ValidationFailed,
+    parse_timestamp,
 )
 from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
 
@@ -173,16 +174,6 @@ def _seconds(raw: Any) -> float | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _timestamp(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -413,9 +404,9 @@ class NodestashAdapter:
             expected_close_date=_date(raw.get("expected_close_date")),
             tags=tuple(t for t in tags if isinstance(t, str)),
             custom_fields=dict(custom_fields) if isinstance(custom_fields, dict) else {},
-            closed_at=_timestamp(raw.get("closed_at")),
-            created_at=_timestamp(raw.get("created_at")),
-            updated_at=_timestamp(raw.get("updated_at")),
+            closed_at=parse_timestamp(raw.get("closed_at")),
+            created_at=parse_timestamp(raw.get("created_at")),
+            updated_at=parse_timestamp(raw.get("updated_at")),
             raw=raw,
         )
 

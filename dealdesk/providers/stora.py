@@ -39,6 +39,7 @@ from dealdesk.providers.base import (
     Unavailable,
     ValidationFailed,
     humanise,
+    parse_timestamp,
 )
 from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
 
@@ -193,16 +194,6 @@ def _text(value: Any) -> str | None:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _timestamp(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _relation_id(value: Any) -> str | None:
@@ -565,13 +556,13 @@ class StoraAdapter:
             creator=self._person(raw.get("creator"), ref),
             contact=self._ref(raw.get("contact"), ref, "full_name", "email"),
             site=self._ref(raw.get("site"), ref, "name"),
-            starts_at=_timestamp(raw.get("starts_at")),
+            starts_at=parse_timestamp(raw.get("starts_at")),
             note=note if isinstance(note, str) else None,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
             line_items=tuple(self._line_items(raw.get("line_items"))),
             lost_reason=_text(raw.get("lost_reason")),
-            created_at=_timestamp(raw.get("created_at")),
-            updated_at=_timestamp(raw.get("updated_at")),
+            created_at=parse_timestamp(raw.get("created_at")),
+            updated_at=parse_timestamp(raw.get("updated_at")),
             raw=raw,
         )
 
