@@ -203,18 +203,6 @@ def _normalise(kind: str, value: Any) -> Any:
     return value
 
 
-class StageForm(DealWriteForm):
-    stage = forms.CharField(label="Stage", error_messages={"required": "Choose a stage."})
-    original_stage = forms.CharField(required=False, widget=forms.HiddenInput)
-    original_status = forms.CharField(required=False, widget=forms.HiddenInput)
-
-    def originals(self) -> dict[str, Any]:
-        return {
-            "stage": self.cleaned_data["original_stage"] or None,
-            "status": self.cleaned_data["original_status"] or None,
-        }
-
-
 class StateChangeForm(DealWriteForm):
     """Mark won: nothing but the write context and the state the user saw."""
 
@@ -226,6 +214,12 @@ class StateChangeForm(DealWriteForm):
             "stage": self.cleaned_data["original_stage"] or None,
             "status": self.cleaned_data["original_status"] or None,
         }
+
+
+class StageForm(StateChangeForm):
+    """Change stage: the chosen stage, and the state the user saw."""
+
+    stage = forms.CharField(label="Stage", error_messages={"required": "Choose a stage."})
 
 
 class LostForm(StateChangeForm):

@@ -529,7 +529,7 @@ def _run_state_change(
     request: HttpRequest,
     connection_slug: str,
     deal_id: str,
-    form: StateChangeForm | StageForm,
+    form: StateChangeForm,
     state_form: str,
     write,
 ) -> HttpResponse:
