@@ -30,9 +30,9 @@ from dealdesk.deals.board import (
     column_id_for,
 )
 from dealdesk.deals.board_chart import pipeline_chart
+from dealdesk.deals.errors import Problem, problem_for, with_retry_after
 from dealdesk.deals.forms import BoardMoveForm
-from dealdesk.deals.roles import can_edit_deals
-from dealdesk.deals.views import Problem, _require_editor, _with_retry_after, problem_for
+from dealdesk.deals.roles import can_edit_deals, require_editor
 from dealdesk.providers.base import LOST, ProviderError
 
 BOARD = "deals/board.html"
@@ -82,7 +82,7 @@ def board_view(request: HttpRequest) -> HttpResponse:
     template = BOARD
     if request.htmx and not request.htmx.history_restore_request:
         template += "#board-body"
-    return _with_retry_after(TemplateResponse(request, template, context, status=status), problem)
+    return with_retry_after(TemplateResponse(request, template, context, status=status), problem)
 
 
 # --- Moves -----------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def board_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def board_move_view(request: HttpRequest) -> HttpResponse:
-    _require_editor(request)
+    require_editor(request)
     form = BoardMoveForm(request.POST)
     if not form.is_valid():
         message = " ".join(str(e) for errors in form.errors.values() for e in errors)
@@ -208,7 +208,7 @@ def _move_failed(
         response = TemplateResponse(
             request, f"{BOARD}#feedback", {"problem": problem}, status=problem.status
         )
-        return _with_retry_after(response, problem)
+        return with_retry_after(response, problem)
     connection, pipeline = data.get("connection"), data.get("pipeline")
     if connection and pipeline:
         try:
@@ -221,11 +221,11 @@ def _move_failed(
                 **_board_context(request, board, problem=problem),
             }
             response = TemplateResponse(request, BOARD, context, status=problem.status)
-            return _with_retry_after(response, problem)
+            return with_retry_after(response, problem)
     response = TemplateResponse(
         request,
         "deals/error.html",
         {"problem": problem, "retry_url": reverse("board:board")},
         status=problem.status,
     )
-    return _with_retry_after(response, problem)
+    return with_retry_after(response, problem)

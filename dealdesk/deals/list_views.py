@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 
 from dealdesk.deals import services
 from dealdesk.deals.bulk import ACTIONS, BulkRefused, BulkRow, bulk_apply
+from dealdesk.deals.errors import problem_for
+from dealdesk.deals.roles import require_editor
 from dealdesk.deals.saved_views import saved_view_delete, saved_view_list, saved_view_save
-from dealdesk.deals.views import _require_editor, problem_for
 
 LIST = "deals/list.html"
 
@@ -68,7 +69,7 @@ def _list_url(querystring: str) -> str:
 
 @require_POST
 def bulk_view(request: HttpRequest) -> HttpResponse:
-    _require_editor(request)
+    require_editor(request)
     action = request.POST.get("action", "")
     rows = [
         row

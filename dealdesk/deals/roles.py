@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 
 SALES_GROUP = "Sales"
 VIEWERS_GROUP = "Viewers"
@@ -20,3 +22,8 @@ def ensure_roles(**_kwargs) -> None:
 
 def can_edit_deals(user) -> bool:
     return bool(user.is_authenticated and user.has_perm(EDIT_PERMISSION))
+
+
+def require_editor(request: HttpRequest) -> None:
+    if not can_edit_deals(request.user):
+        raise PermissionDenied("Only Sales can change deals.")
