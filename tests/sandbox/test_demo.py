@@ -334,7 +334,7 @@ def test_serve_without_keys_starts_the_demo_and_stops_the_sandbox_on_exit(tmp_pa
         text=True,
     )
     try:
-        output = read_until(serve, re.compile(r"Sandbox\s+http://"))
+        output = read_until(serve, re.compile(r"Sandbox\s+http://"), timeout=60)
         assert f"http://127.0.0.1:{port}/" in output
         assert "demo / demo" in output and "DEMO account" in output
         sandbox_url = re.search(r"Sandbox\s+(http://127\.0\.0\.1:\d+)", output).group(1)
@@ -344,7 +344,7 @@ def test_serve_without_keys_starts_the_demo_and_stops_the_sandbox_on_exit(tmp_pa
     finally:
         serve.send_signal(signal.SIGINT)
         try:
-            serve.wait(15)
+            serve.wait(30)
         finally:
             if serve.poll() is None:
                 serve.kill()
