@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,21 +95,46 @@ def session_for(connection: ConnectionInfo) -> requests.Session:
 # --- Rate budget ------------------------------------------------------------------------------
 
 
+# The share of every window that page views leave free for writes, so that when many people
+# browse at once a sales rep's Save still gets through (a refused read can simply be retried).
+WRITE_RESERVE = 0.2
+
+_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("dealdesk_writing", default=False)
+
+
+@contextmanager
+def write_priority() -> Iterator[None]:
+    """Calls made inside (a write's conflict re-read as well as the write) spend the reserve."""
+    token = _writing.set(True)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
+def read_ceiling(allowed: int) -> int:
+    """How many of a window's ``allowed`` requests reads may take."""
+    return max(1, allowed - max(1, int(allowed * WRITE_RESERVE))) if allowed > 1 else allowed
+
+
 @dataclass
 class RateBudget:
     """Fixed-window counters in Django's cache, one set per API key.
 
     ``limits`` is a list of (requests, window seconds). ``spend()`` takes one request from every
-    window or raises ``RateLimited`` with the seconds until the fullest window resets.
+    window or raises ``RateLimited`` with the seconds until the fullest window resets. Reads may
+    use only ``read_ceiling`` of a window; writes may use all of it. A refused request is given
+    back, so refusals never eat into what is left.
     """
 
     scope: str
     limits: list[tuple[int, int]] = field(default_factory=list)
 
-    def spend(self, *, connection_label: str = "") -> None:
+    def spend(self, *, connection_label: str = "", for_write: bool = False) -> None:
         if not settings.DEALDESK_CLIENT_RATE_LIMITS:
             return
         now = time.time()
+        taken: list[str] = []
         for allowed, window in self.limits:
             window_start = int(now // window) * window
             cache_key = f"dealdesk:rate:{self.scope}:{window}:{window_start}"
@@ -116,7 +144,9 @@ class RateBudget:
             except ValueError:  # expired between add and incr
                 cache.add(cache_key, 1, timeout=window + 1)
                 used = 1
-            if used > allowed:
+            taken.append(cache_key)
+            if used > (allowed if for_write else read_ceiling(allowed)):
+                self._give_back(taken)
                 retry_after = window_start + window - now
                 raise RateLimited(
                     f"DealDesk paused calls to {connection_label or 'this API'} to stay "
@@ -125,6 +155,12 @@ class RateBudget:
                     connection_label=connection_label,
                     code="client_rate_budget",
                 )
+
+    @staticmethod
+    def _give_back(cache_keys: list[str]) -> None:
+        for cache_key in cache_keys:
+            with contextlib.suppress(ValueError):
+                cache.decr(cache_key)
 
 
 # --- Transport --------------------------------------------------------------------------------
@@ -166,7 +202,7 @@ class ApiTransport:
     ) -> ApiResponse:
         label = self.connection.label
         self.last_request_id = ""
-        self.budget.spend(connection_label=label)
+        self.budget.spend(connection_label=label, for_write=method != "GET" or _writing.get())
         headers = {
             "Authorization": f"Bearer {self.connection.api_key}",
             "Accept": "application/json",

@@ -62,7 +62,9 @@ def test_saving_a_stage_setting_takes_effect_at_once_despite_the_cache():
     assert not stale_thresholds().is_stale(a_deal(days_idle=5), NOW)
 
 
-def test_the_stale_filter_lists_only_stale_open_deals_of_both_sources(connections, sandbox):
+def test_the_stale_filter_lists_only_stale_open_deals_of_both_sources(
+    connections, sandbox, no_rate_limits
+):
     everything = deal_list(filters=DealFilters(), page_size=100).deals
     stale = deal_list(filters=DealFilters(stale=True), page_size=100).deals
     thresholds = stale_thresholds()
