@@ -97,7 +97,9 @@ def session_for(connection: ConnectionInfo) -> requests.Session:
 
 # The share of every window that page views leave free for writes, so that when many people
 # browse at once a sales rep's Save still gets through (a refused read can simply be retried).
+# The reserve always holds at least one Save: its conflict re-read and its PATCH or POST.
 WRITE_RESERVE = 0.2
+SAVE_CALLS = 2
 
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("dealdesk_writing", default=False)
 
@@ -113,18 +115,22 @@ def write_priority() -> Iterator[None]:
 
 
 def read_ceiling(allowed: int) -> int:
-    """How many of a window's ``allowed`` requests reads may take."""
-    return max(1, allowed - max(1, int(allowed * WRITE_RESERVE))) if allowed > 1 else allowed
+    """How many of a window's ``allowed`` requests reads may take (never none)."""
+    reserve = min(allowed - 1, max(SAVE_CALLS, int(allowed * WRITE_RESERVE)))
+    return allowed - max(0, reserve)
 
 
 @dataclass
 class RateBudget:
-    """Fixed-window counters in Django's cache, one set per API key.
+    """Sliding-window counters in Django's cache, one set per API key.
 
-    ``limits`` is a list of (requests, window seconds). ``spend()`` takes one request from every
-    window or raises ``RateLimited`` with the seconds until the fullest window resets. Reads may
-    use only ``read_ceiling`` of a window; writes may use all of it. A refused request is given
-    back, so refusals never eat into what is left.
+    ``limits`` is a list of (requests, window seconds). Each window is counted in fixed slots; a
+    request is allowed when the current slot's count plus the previous slot's, weighted by how
+    much of it still overlaps the last ``window`` seconds, stays within the limit. That keeps
+    under an upstream that counts over a sliding window, where plain fixed windows could send
+    twice the limit across a slot boundary. Reads may use only ``read_ceiling`` of a window;
+    writes may use all of it. A refused request is given back, so refusals never eat into what
+    is left; the caller gets ``RateLimited`` at once and nothing waits.
     """
 
     scope: str
@@ -138,14 +144,17 @@ class RateBudget:
         for allowed, window in self.limits:
             window_start = int(now // window) * window
             cache_key = f"dealdesk:rate:{self.scope}:{window}:{window_start}"
-            cache.add(cache_key, 0, timeout=window + 1)
+            cache.add(cache_key, 0, timeout=2 * window + 1)  # read again as the previous slot
             try:
                 used = cache.incr(cache_key)
             except ValueError:  # expired between add and incr
-                cache.add(cache_key, 1, timeout=window + 1)
+                cache.add(cache_key, 1, timeout=2 * window + 1)
                 used = 1
             taken.append(cache_key)
-            if used > (allowed if for_write else read_ceiling(allowed)):
+            previous = cache.get(f"dealdesk:rate:{self.scope}:{window}:{window_start - window}")
+            overlap = 1 - (now - window_start) / window
+            estimated = used + (previous or 0) * overlap
+            if estimated > (allowed if for_write else read_ceiling(allowed)):
                 self._give_back(taken)
                 retry_after = window_start + window - now
                 raise RateLimited(

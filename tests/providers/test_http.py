@@ -16,10 +16,11 @@ def budget(settings) -> RateBudget:
     return RateBudget(scope=f"test-budget-{uuid.uuid4()}", limits=[(10, 3600)])
 
 
-def test_reads_leave_a_fifth_of_each_window_to_writes():
-    assert read_ceiling(10) == 8
+def test_reads_leave_a_fifth_of_each_window_and_at_least_one_save_to_writes():
     assert read_ceiling(60) == 48
-    assert read_ceiling(5) == 4
+    assert read_ceiling(10) == 8
+    assert read_ceiling(5) == 3  # a Save is two calls: its re-read and its write
+    assert read_ceiling(2) == 1
     assert read_ceiling(1) == 1
 
 
@@ -50,13 +51,13 @@ def test_calls_inside_write_priority_spend_the_reserve(sandbox, stora_info, sett
     settings.DEALDESK_CLIENT_RATE_LIMITS = True
     adapter = StoraAdapter(stora_info)
     adapter.budget.limits = [(5, 3600)]
-    for _ in range(4):
+    for _ in range(3):
         adapter.ping()
     with pytest.raises(RateLimited):
         adapter.ping()
     with write_priority():
         adapter.ping()  # a write's conflict re-read is a GET, and still gets through
-    assert len(sandbox.requests("stora")) == 5
+    assert len(sandbox.requests("stora")) == 4
 
 
 @pytest.mark.django_db
@@ -71,7 +72,7 @@ def test_a_save_lands_while_page_views_are_refused(
     settings.DEALDESK_CLIENT_RATE_LIMITS = True
     deal_id = next(d["id"] for d in sandbox.simulators["stora"].deals.values() if d["name"])
     seen = deal_get(connection_slug="stora", deal_id=deal_id).deal  # warms reference data
-    time.sleep(1 - time.time() % 1)  # a fresh one-second window
+    time.sleep(2 - time.time() % 1)  # two slot boundaries on: the warm-up no longer counts
     reads = adapter_for(stora_info).budget
     with pytest.raises(RateLimited):
         for _ in range(20):
@@ -90,3 +91,18 @@ def test_a_save_lands_while_page_views_are_refused(
 
     assert [r.method for r in sandbox.requests("stora")] == ["GET", "PATCH"]
     assert sandbox.simulators["stora"].deals[deal_id]["name"] == "Saved under load"
+
+
+def test_the_previous_slot_still_counts_until_it_slides_out(settings):
+    """An upstream that counts over a sliding second must never see twice its limit across a
+    slot boundary: the previous slot's calls count, weighted by how much of them still overlap."""
+    import time
+
+    settings.DEALDESK_CLIENT_RATE_LIMITS = True
+    budget = RateBudget(scope=f"test-slide-{uuid.uuid4()}", limits=[(10, 1)])
+    time.sleep(1 - time.time() % 1 + 0.9)  # late in a second
+    for _ in range(10):
+        budget.spend(for_write=True)
+    time.sleep(1 - time.time() % 1 + 0.05)  # just after the boundary: ~95 % still overlaps
+    with pytest.raises(RateLimited):
+        budget.spend(for_write=True)

@@ -627,15 +627,15 @@ def test_burst_limit_is_learned_from_headers_for_later_budgets(nodestash_info, s
 
 def test_spent_budget_refuses_without_sending(nodestash_info, sandbox):
     adapter = NodestashAdapter(nodestash_info)
-    adapter.budget.limits = [(5, 3600)]  # reads may take 4 of 5: one is kept for a write
+    adapter.budget.limits = [(5, 3600)]  # reads may take 3 of 5: one Save is kept for writes
 
-    for _ in range(4):
+    for _ in range(3):
         adapter.ping()
     with pytest.raises(RateLimited) as error:
         adapter.ping()
 
     assert error.value.code == "client_rate_budget"
-    assert len(sandbox.requests("nodestash")) == 4
+    assert len(sandbox.requests("nodestash")) == 3
 
 
 def test_empty_tags_clear_the_list_and_an_empty_name_is_refused_locally(
