@@ -50,6 +50,7 @@ test-postgres: install chromium
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# The load run with faults: one source down, the other rate limiting.
+# The load run with faults: one source down, the other rate limiting. Redis (Debian's package,
+# started for the run) shares the rate budget across the gunicorn workers, as in production.
 loadtest: install
-	$(PY) bench/loadtest.py $(LOADTEST_ARGS)
+	scripts/with-postgres-redis.sh $(PY) bench/loadtest.py $(LOADTEST_ARGS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import threading
@@ -92,10 +93,14 @@ def run_phase(stack: Stack, *, down: str, limited: str, args) -> dict:
     control = f"{stack.sandbox_url}/__sandbox"
     requests.post(f"{control}/reset", json={}, timeout=10)  # seed data, limits on, no faults
     requests.post(f"{control}/latency", json={"provider": "all", "ms": args.latency_ms}, timeout=5)
-    time.sleep(1.1)  # a fresh per-second window for the vendor limits and our budget
     client = Client(stack.url)
     client.login()
-    deals = [p for p in client.deal_paths() if p.startswith(f"/deals/{limited}/")]
+    deals: list[str] = []
+    for _ in range(20):  # a cold list may itself be rate limited: wait for one with deals
+        time.sleep(1)
+        deals = [p for p in client.deal_paths() if p.startswith(f"/deals/{limited}/")]
+        if deals:
+            break
     requests.post(f"{control}/outage", json={"provider": down, "enabled": True}, timeout=5)
     stack.clear_upstream_log()
     report = run_load(stack, deals, args.users, args.duration)
@@ -156,6 +161,7 @@ def run_load(stack: Stack, deals: list[str], users: int, duration: float) -> dic
                                 "name": new_name,
                                 "shown_saved": shown_saved,
                                 "submitted": response.request.method == "POST",
+                                "alert": alert_text(response.text) if not shown_saved else "",
                             }
                         )
             except Exception as error:
@@ -199,6 +205,12 @@ def count_statuses(entries) -> dict[str, int]:
     for entry in entries:
         counts[str(entry["status"])] = counts.get(str(entry["status"]), 0) + 1
     return dict(sorted(counts.items()))
+
+
+def alert_text(html: str) -> str:
+    """The words of the first role="alert" element: why a write was refused."""
+    match = re.search(r'role="alert"[^>]*>(.*?)</(?:div|p|section)>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())[:160] if match else ""
 
 
 def renamed_to(body) -> str | None:
@@ -260,6 +272,10 @@ def check_writes(upstream: list[dict], writes: list[dict]) -> dict:
         if not write["shown_saved"] and count != 0:
             problems.append(f"{write['name']!r} shown as failed but landed {count} times")
     saved = sum(1 for w in writes if w["shown_saved"])
+    reasons: dict[str, int] = {}
+    for write in writes:
+        if write["submitted"] and not write["shown_saved"]:
+            reasons[write["alert"]] = reasons.get(write["alert"], 0) + 1
     submitted = sum(1 for w in writes if w["submitted"])
     return {
         "writes": len(writes),
@@ -267,6 +283,7 @@ def check_writes(upstream: list[dict], writes: list[dict]) -> dict:
         "writes_reported_failed": submitted - saved,
         # The deal page itself answered "rate limited": the form never reached the user.
         "writes_not_offered": len(writes) - submitted,
+        "write_failure_reasons": reasons,
         "write_problems": problems,
     }
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 from django.conf import settings
@@ -144,6 +144,13 @@ class RateBudget:
         for allowed, window in self.limits:
             window_start = int(now // window) * window
             cache_key = f"dealdesk:rate:{self.scope}:{window}:{window_start}"
+            previous = cache.get(f"dealdesk:rate:{self.scope}:{window}:{window_start - window}")
+            carried = (previous or 0) * (1 - (now - window_start) / window)
+            ceiling = allowed if for_write else read_ceiling(allowed)
+            # Look before taking: under pressure most calls are refused, and a refusal that had
+            # counted itself, even briefly, would crowd out a write arriving in between.
+            if (cache.get(cache_key) or 0) + 1 + carried > ceiling:
+                self._refuse(taken, window_start + window - now, connection_label)
             cache.add(cache_key, 0, timeout=2 * window + 1)  # read again as the previous slot
             try:
                 used = cache.incr(cache_key)
@@ -151,19 +158,18 @@ class RateBudget:
                 cache.add(cache_key, 1, timeout=2 * window + 1)
                 used = 1
             taken.append(cache_key)
-            previous = cache.get(f"dealdesk:rate:{self.scope}:{window}:{window_start - window}")
-            overlap = 1 - (now - window_start) / window
-            estimated = used + (previous or 0) * overlap
-            if estimated > (allowed if for_write else read_ceiling(allowed)):
-                self._give_back(taken)
-                retry_after = window_start + window - now
-                raise RateLimited(
-                    f"DealDesk paused calls to {connection_label or 'this API'} to stay "
-                    f"under its rate limit. Try again in {max(1, round(retry_after))} s.",
-                    retry_after=retry_after,
-                    connection_label=connection_label,
-                    code="client_rate_budget",
-                )
+            if used + carried > ceiling:  # another process took the last place meanwhile
+                self._refuse(taken, window_start + window - now, connection_label)
+
+    def _refuse(self, taken: list[str], retry_after: float, connection_label: str) -> NoReturn:
+        self._give_back(taken)
+        raise RateLimited(
+            f"DealDesk paused calls to {connection_label or 'this API'} to stay "
+            f"under its rate limit. Try again in {max(1, round(retry_after))} s.",
+            retry_after=retry_after,
+            connection_label=connection_label,
+            code="client_rate_budget",
+        )
 
     @staticmethod
     def _give_back(cache_keys: list[str]) -> None:
