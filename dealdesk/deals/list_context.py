@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from dealdesk.deals import services
 from dealdesk.deals.bulk import ACTIONS, bulk_choices
-from dealdesk.deals.deal_nav import deal_nav_neighbours, deal_nav_remember
+from dealdesk.deals.deal_nav import Neighbour, PageStep, deal_nav_neighbours, deal_nav_remember
 from dealdesk.deals.roles import can_edit_deals
 from dealdesk.deals.saved_views import saved_view_list
 from dealdesk.deals.stale import stale_thresholds
@@ -21,9 +23,18 @@ def list_extras(
     filters: services.DealFilters,
     result: services.DealListResult,
     current_query: str | None,
+    *,
+    next_query: str | None = None,
+    prev_query: str | None = None,
 ) -> dict[str, Any]:
     """Context the list page adds to its filters and rows."""
-    deal_nav_remember(request.session, current_query or "", [d.key for d in result.deals])
+    deal_nav_remember(
+        request.session,
+        current_query or "",
+        [d.key for d in result.deals],
+        next_query=next_query,
+        prev_query=prev_query,
+    )
     can_edit = can_edit_deals(request.user)
     return {
         "stale": stale_thresholds(),
@@ -38,4 +49,16 @@ def list_extras(
 def detail_extras(request: HttpRequest, deal, back_query: str) -> dict[str, Any]:
     """Previous and Next on the detail page, from the list page the user came from."""
     previous, following = deal_nav_neighbours(request.session, back_query, deal.key)
-    return {"nav_previous": previous, "nav_next": following}
+    return {
+        "nav_previous_url": _nav_url(previous, back_query),
+        "nav_next_url": _nav_url(following, back_query),
+    }
+
+
+def _nav_url(step: Neighbour | PageStep | None, back_query: str) -> str:
+    if isinstance(step, Neighbour):
+        url = reverse("deals:detail", args=[step.connection_slug, step.deal_id])
+        return f"{url}?{urlencode({'from': back_query})}" if back_query else url
+    if isinstance(step, PageStep):
+        return f"{reverse('deals:nav_step')}?{urlencode({'from': step.query, 'pick': step.pick})}"
+    return ""

@@ -10,6 +10,7 @@ field = deal + "fields/<slug:field_name>/"
 urlpatterns = [
     path("", views.deal_list_view, name="list"),
     path("bulk/", list_views.bulk_view, name="bulk"),  # before the deal patterns below
+    path("nav/", views.deal_nav_step_view, name="nav_step"),
     path(deal, views.deal_detail_view, name="detail"),
     path(field + "edit/", field_views.field_edit_view, name="field_edit"),
     path(field, field_views.field_display_view, name="field_display"),

@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from dealdesk.deals import services
+from dealdesk.deals.deal_nav import deal_nav_remember
 from dealdesk.deals.errors import connection_admin_url, error_page, problem_for
 from dealdesk.deals.forms import FieldEditForm
 from dealdesk.deals.list_context import detail_extras, list_extras
@@ -47,7 +48,7 @@ def _sort_links(filters: services.DealFilters) -> dict[str, dict[str, str]]:
     return links
 
 
-def _page_query(base: str, cursor: str | None) -> str | None:
+def page_query(base: str, cursor: str | None) -> str | None:
     """The list querystring for another page; ``None`` when there is no such page."""
     if cursor is None:
         return None
@@ -68,7 +69,7 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
     except ProviderError as error:
         return error_page(request, problem_for(request, error))
     base_query = filters.to_querystring()
-    current_query = _page_query(base_query, cursor or "")
+    current_query = page_query(base_query, cursor or "")
     source_alerts = [
         {
             "error": error,
@@ -84,17 +85,55 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
         "source_alerts": source_alerts,
         "sort_links": _sort_links(filters),
         "current_query": current_query,
-        "next_query": _page_query(base_query, result.next_cursor),
-        "prev_query": _page_query(base_query, result.prev_cursor),
+        "next_query": page_query(base_query, result.next_cursor),
+        "prev_query": page_query(base_query, result.prev_cursor),
         "is_filtered": bool(
             filters.q or filters.status or filters.source or filters.stage or filters.stale
         ),
     }
-    context.update(list_extras(request, filters, result, current_query))
+    context.update(
+        list_extras(
+            request,
+            filters,
+            result,
+            current_query,
+            next_query=context["next_query"],
+            prev_query=context["prev_query"],
+        )
+    )
     template = "deals/list.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#list-results"
     return TemplateResponse(request, template, context)
+
+
+@require_GET
+def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
+    """Previous/Next across the edge of a list page: load that page of the same filtered list
+    once, remember it for the next steps, and open its first (or last) deal."""
+    params = QueryDict(request.GET.get("from", ""))
+    filters = services.DealFilters.from_querydict(params)
+    cursor = params.get("cursor") or None
+    try:
+        result = services.deal_list(
+            filters=filters, cursor=cursor, page_size=settings.DEALDESK_PAGE_SIZE
+        )
+    except ProviderError as error:
+        return error_page(request, problem_for(request, error))
+    base_query = filters.to_querystring()
+    query = page_query(base_query, cursor or "") or ""
+    if not result.deals:
+        return HttpResponseRedirect(reverse("deals:list") + (f"?{query}" if query else ""))
+    deal_nav_remember(
+        request.session,
+        query,
+        [d.key for d in result.deals],
+        next_query=page_query(base_query, result.next_cursor),
+        prev_query=page_query(base_query, result.prev_cursor),
+    )
+    deal = result.deals[-1] if request.GET.get("pick") == "last" else result.deals[0]
+    url = reverse("deals:detail", args=[deal.connection_slug, deal.id])
+    return HttpResponseRedirect(f"{url}?{urlencode({'from': query})}" if query else url)
 
 
 # --- Detail ---------------------------------------------------------------------------------

@@ -35,3 +35,42 @@ def test_the_first_row_has_no_previous_and_an_unknown_list_no_nav(sales_client):
 
     bare = first.split("?")[0] + "?from=q%3Dnothing-like-this"
     assert "Deal navigation" not in sales_client.get(bare).content.decode()
+
+
+def nav_links(html: str) -> dict[str, str]:
+    nav = re.search(r'<nav class="deal-nav" aria-label="Deal navigation">.*?</nav>', html, re.S)
+    found = re.findall(r'<a href="([^"]+)" rel="(prev|next)">', nav.group(0)) if nav else []
+    return {rel: href.replace("&amp;", "&") for href, rel in found}
+
+
+def test_next_and_previous_cross_the_edge_of_a_list_page(sales_client, settings, sandbox):
+    settings.DEALDESK_PAGE_SIZE = 3
+    first_page = sales_client.get(reverse("deals:list"), {"status": "open"}).content.decode()
+    page_one = [link.replace("&amp;", "&") for link in detail_links(first_page)]
+    last_on_page_one = sales_client.get(page_one[-1]).content.decode()
+
+    step = nav_links(last_on_page_one)["next"]
+    assert step.startswith(reverse("deals:nav_step"))
+    sandbox.clear_log()
+    opened = sales_client.get(step, follow=True)
+
+    # The next page of the same filtered list was loaded once (one call per source), and its
+    # first deal opened (one call): not a walk over the whole list.
+    assert opened.status_code == 200
+    assert len(sandbox.requests()) <= 4
+    first_of_page_two = opened.redirect_chain[-1][0]
+    assert first_of_page_two.split("?")[0] not in [link.split("?")[0] for link in page_one]
+
+    # And Previous from there goes back across the edge to the last deal of page one.
+    back = nav_links(opened.content.decode())["prev"]
+    assert back.startswith(reverse("deals:nav_step"))
+    returned = sales_client.get(back, follow=True)
+    assert returned.redirect_chain[-1][0].split("?")[0] == page_one[-1].split("?")[0]
+
+
+def test_a_step_past_the_end_of_the_list_goes_back_to_the_list(sales_client):
+    response = sales_client.get(
+        reverse("deals:nav_step"), {"from": "q=nothing-like-this", "pick": "first"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("deals:list") + "?q=nothing-like-this"
