@@ -69,3 +69,40 @@ def stale_thresholds() -> StaleThresholds:
 @receiver(post_delete, sender=StageSetting)
 def _forget_thresholds(**_kwargs) -> None:
     cache.delete(CACHE_KEY)
+
+
+@dataclass(frozen=True)
+class StageCatalogue:
+    """Every stage of every enabled connection, for the admin's "Stage" select."""
+
+    choices: list[tuple[str, str]]  # ("<connection slug>|<stage id>", "Stora · New enquiry")
+    names: dict[str, str]  # the same values -> the stage's name
+    unreadable: list[str]  # labels of connections whose stages could not be read just now
+
+
+def stage_catalogue() -> StageCatalogue:
+    """Read from the cached reference data: normally no upstream call at all."""
+    from dealdesk.connections.services import connection_list
+    from dealdesk.deals.reference import reference_get
+    from dealdesk.deals.services import adapter_for_connection
+    from dealdesk.providers.base import ProviderError
+
+    choices: list[tuple[str, str]] = []
+    names: dict[str, str] = {}
+    unreadable: list[str] = []
+    for connection in connection_list():
+        try:
+            ref = reference_get(adapter=adapter_for_connection(connection))
+        except ProviderError:
+            unreadable.append(connection.label)
+            continue
+        for pipeline in ref.pipelines:
+            where = connection.label
+            if pipeline.name and pipeline.name != connection.label:
+                where = f"{connection.label} · {pipeline.name}"
+            for stage in pipeline.ordered_stages():
+                if stage.id:  # a deleted Stora stage has no id and cannot be set up
+                    value = f"{connection.slug}|{stage.id}"
+                    choices.append((value, f"{where} · {stage.name}"))
+                    names[value] = stage.name
+    return StageCatalogue(choices, names, unreadable)
