@@ -2,7 +2,6 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-PORT ?= 8000
 
 .PHONY: install run test lint format chromium bench loadtest test-postgres clean
 
@@ -15,10 +14,11 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # Local use: DEBUG defaults to true here (the environment, then .env, may say otherwise).
+# The port is PORT from the environment or .env, else 8000 (settings.PORT).
 run: install
 	@export DEBUG="$${DEBUG:-$$(sed -n 's/^DEBUG=//p' .env 2>/dev/null | tail -n 1)}"; \
 	export DEBUG="$${DEBUG:-true}"; \
-	$(PY) manage.py migrate --noinput && $(PY) manage.py serve --port $(PORT)
+	$(PY) manage.py migrate --noinput && $(PY) manage.py serve $(if $(PORT),--port $(PORT))
 
 # Debian's Chromium for the browser tests (never `playwright install`), with a CJK font so
 # screenshots of unicode deal names are readable.

@@ -30,7 +30,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--port", type=int, default=settings.PORT, help="default: PORT, else 8000"
+        )
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--seed", default="demo", help="the sandbox's data: demo, large or N")
 
