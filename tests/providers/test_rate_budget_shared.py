@@ -26,7 +26,7 @@ WORKER = textwrap.dedent(
     sent = refused = 0
     for _ in range(40):
         try:
-            budget.spend(connection_label="Stora")
+            budget.spend(connection_label="Stora", for_write=True)  # the whole window
             sent += 1
         except RateLimited:
             refused += 1
