@@ -25,7 +25,9 @@
     return target;
   }
 
-  // Focus follows the edit: into a form when it opens, back to the field's button when it closes.
+  // Focus follows the edit: into a form when it opens, and back to the field's value when it
+  // closes (a screen reader reads the saved value; Tab goes on to its Edit button). The deal's
+  // state region has no value to return to, so focus goes back to its button.
   document.body.addEventListener("htmx:afterSettle", function (event) {
     var region = swappedRegion(event.detail);
     if (!region || !region.id) {
@@ -43,7 +45,8 @@
       }
       return;
     }
-    var back = region.querySelector("[data-focus-return]");
+    var back = region.querySelector("[data-focus-value]") ||
+      region.querySelector("[data-focus-return]");
     var active = document.activeElement;
     if (back && (!active || active === document.body || !document.body.contains(active))) {
       back.focus();

@@ -77,7 +77,7 @@ def test_editing_name_and_value_of_a_nodestash_deal_sends_each_with_its_own_idem
     app.screenshot("deal-detail.png")
 
 
-def test_escape_cancels_an_edit_without_writing_and_focus_returns_to_its_button(app):
+def test_escape_cancels_an_edit_without_writing_and_focus_returns_to_the_value(app):
     page = app.page
     app.login()
     app.open_deal("nodestash")
@@ -90,7 +90,7 @@ def test_escape_cancels_an_edit_without_writing_and_focus_returns_to_its_button(
 
     name_input.press("Escape")
 
-    expect(page.get_by_role("button", name="Edit Name")).to_be_focused()
+    expect(page.locator("#field-name [data-focus-value]")).to_be_focused()
     expect(name_input).to_have_count(0)
     expect(field(page, "Name")).to_contain_text(original)
     assert app.writes("nodestash") == []
@@ -116,6 +116,10 @@ def test_a_field_can_be_edited_with_the_keyboard_alone(app):
     page.keyboard.press("Enter")
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Typed without a mouse")
+    value = page.locator("#field-name [data-focus-value]")
+    expect(value).to_be_focused()
+    expect(value).to_contain_text("Typed without a mouse")
+    page.keyboard.press("Tab")  # and the keyboard goes on from there to the field's button
     expect(page.get_by_role("button", name="Edit Name")).to_be_focused()
     (patch,) = app.writes("stora")
     assert (patch.path, patch.body) == (
