@@ -20,7 +20,7 @@ run: install
 	export DEBUG="$${DEBUG:-true}"; \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py serve $(if $(PORT),--port $(PORT))
 
-# Debian's Chromium for the browser tests (never `playwright install`), with a CJK font so
+# Debian's Chromium for the browser tests (Playwright never downloads its own), with a CJK font so
 # screenshots of unicode deal names are readable.
 chromium:
 	@{ command -v chromium && fc-list | grep -qi ipagothic; } >/dev/null 2>&1 || { \
