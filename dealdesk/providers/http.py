@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import requests
 from django.conf import settings
@@ -120,6 +120,20 @@ def read_ceiling(allowed: int) -> int:
     return allowed - max(0, reserve)
 
 
+class _Slot(NamedTuple):
+    """The current fixed slot of one rate window, and the previous slot it slides over."""
+
+    key: str
+    previous_key: str
+    window: int
+    overlap: float  # the share of the previous slot still inside the sliding window
+    ceiling: int
+    retry_after: float
+
+    def carried(self, counts: dict[str, int]) -> float:
+        return counts.get(self.previous_key, 0) * self.overlap
+
+
 @dataclass
 class RateBudget:
     """Sliding-window counters in Django's cache, one set per API key.
@@ -140,29 +154,42 @@ class RateBudget:
         if not settings.DEALDESK_CLIENT_RATE_LIMITS:
             return
         now = time.time()
+        slots = [self._slot(allowed, window, now, for_write) for allowed, window in self.limits]
+        counts = cache.get_many([key for slot in slots for key in (slot.key, slot.previous_key)])
+        # Look before taking: under pressure most calls are refused, and a refusal that had
+        # counted itself, even briefly, would crowd out a write arriving in between.
+        for slot in slots:
+            if counts.get(slot.key, 0) + 1 + slot.carried(counts) > slot.ceiling:
+                self._refuse(slot.retry_after, connection_label)
         taken: list[str] = []
-        for allowed, window in self.limits:
-            window_start = int(now // window) * window
-            cache_key = f"dealdesk:rate:{self.scope}:{window}:{window_start}"
-            previous = cache.get(f"dealdesk:rate:{self.scope}:{window}:{window_start - window}")
-            carried = (previous or 0) * (1 - (now - window_start) / window)
-            ceiling = allowed if for_write else read_ceiling(allowed)
-            # Look before taking: under pressure most calls are refused, and a refusal that had
-            # counted itself, even briefly, would crowd out a write arriving in between.
-            if (cache.get(cache_key) or 0) + 1 + carried > ceiling:
-                self._refuse(taken, window_start + window - now, connection_label)
-            cache.add(cache_key, 0, timeout=2 * window + 1)  # read again as the previous slot
+        for slot in slots:
+            cache.add(slot.key, 0, timeout=2 * slot.window + 1)  # read again as the previous
             try:
-                used = cache.incr(cache_key)
+                used = cache.incr(slot.key)
             except ValueError:  # expired between add and incr
-                cache.add(cache_key, 1, timeout=2 * window + 1)
+                cache.add(slot.key, 1, timeout=2 * slot.window + 1)
                 used = 1
-            taken.append(cache_key)
-            if used + carried > ceiling:  # another process took the last place meanwhile
-                self._refuse(taken, window_start + window - now, connection_label)
+            taken.append(slot.key)
+            if used + slot.carried(counts) > slot.ceiling:
+                # Another process took the last place meanwhile: give back what we took.
+                for key in taken:
+                    with contextlib.suppress(ValueError):
+                        cache.decr(key)
+                self._refuse(slot.retry_after, connection_label)
 
-    def _refuse(self, taken: list[str], retry_after: float, connection_label: str) -> NoReturn:
-        self._give_back(taken)
+    def _slot(self, allowed: int, window: int, now: float, for_write: bool) -> _Slot:
+        start = int(now // window) * window
+        return _Slot(
+            key=f"dealdesk:rate:{self.scope}:{window}:{start}",
+            previous_key=f"dealdesk:rate:{self.scope}:{window}:{start - window}",
+            window=window,
+            overlap=1 - (now - start) / window,
+            ceiling=allowed if for_write else read_ceiling(allowed),
+            retry_after=start + window - now,
+        )
+
+    @staticmethod
+    def _refuse(retry_after: float, connection_label: str) -> NoReturn:
         raise RateLimited(
             f"DealDesk paused calls to {connection_label or 'this API'} to stay "
             f"under its rate limit. Try again in {max(1, round(retry_after))} s.",
@@ -170,12 +197,6 @@ class RateBudget:
             connection_label=connection_label,
             code="client_rate_budget",
         )
-
-    @staticmethod
-    def _give_back(cache_keys: list[str]) -> None:
-        for cache_key in cache_keys:
-            with contextlib.suppress(ValueError):
-                cache.decr(cache_key)
 
 
 # --- Transport --------------------------------------------------------------------------------
