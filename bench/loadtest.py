@@ -16,7 +16,6 @@ import argparse
 import json
 import random
 import re
-import statistics
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-from run import NODESTASH_TOKEN, ROOT, STORA_TOKEN, Client, Stack, parse
+from run import NODESTASH_TOKEN, ROOT, STORA_TOKEN, Client, Stack, parse, summary
 
 ALERT = 'role="alert"'
 
@@ -193,7 +192,10 @@ def run_load(stack: Stack, deals: list[str], users: int, duration: float) -> dic
         "requests": total,
         "throughput_rps": round(total / elapsed, 1),
         "statuses": dict(sorted(statuses.items())),
-        "latency_ms": {kind: percentiles(samples) for kind, samples in timings.items()},
+        "latency": {
+            kind: summary(samples, stack.latency_ms) if samples else {"n": 0}
+            for kind, samples in timings.items()
+        },
         "problems": problems,
         "writes": writes,
     }
@@ -247,14 +249,6 @@ def check_final_names(stack: Stack, upstream: list[dict], provider: str) -> list
         if actual != name:
             problems.append(f"{path}: sandbox has {actual!r}, the last landed rename was {name!r}")
     return problems
-
-
-def percentiles(samples: list[float]) -> dict:
-    if not samples:
-        return {"n": 0}
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"n": len(ordered), "median": round(statistics.median(ordered)), "p95": round(p95)}
 
 
 def check_writes(upstream: list[dict], writes: list[dict]) -> dict:
