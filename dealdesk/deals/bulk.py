@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from dealdesk.connections.services import connection_list
 from dealdesk.deals import services
 from dealdesk.deals.board import lost_reason_choices
-from dealdesk.deals.reference import reference_get
 from dealdesk.providers.base import Choice, ProviderError
 
 CHANGE_STAGE, MARK_LOST, REOPEN = "change_stage", "mark_lost", "reopen"
@@ -79,15 +78,15 @@ class BulkChoices:
     reason_groups: list[ChoiceGroup] = field(default_factory=list)
 
 
-def bulk_choices() -> BulkChoices:
-    """Stages and lost reasons per source and pipeline (cached reference data)."""
+def bulk_choices(listed: services.DealListResult) -> BulkChoices:
+    """Stages and lost reasons per source and pipeline, from the reference data the list page
+    ``listed`` already used (a source it could not read is left out: the page says so)."""
     result = BulkChoices()
     for connection in connection_list(enabled_only=True):
-        try:
-            adapter = services.adapter_for_connection(connection)
-            ref = reference_get(adapter=adapter)
-        except ProviderError:
-            continue  # the list already says this source is missing
+        ref = listed.reference_for(connection)
+        if ref is None:
+            continue
+        adapter = services.adapter_for_connection(connection)
         for pipeline in ref.pipelines:
             label = connection.label
             if len(ref.pipelines) > 1 or pipeline.name != connection.label:

@@ -41,7 +41,7 @@ def list_extras(
         "saved_views": saved_view_list(user=request.user),
         "save_query": filters.to_querystring(),
         "can_edit": can_edit,
-        "bulk": bulk_choices() if can_edit and result.deals else None,
+        "bulk": bulk_choices(result) if can_edit and result.deals else None,
         "bulk_actions": ACTIONS,
     }
 

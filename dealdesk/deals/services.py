@@ -109,6 +109,21 @@ class DealListResult:
     page_size: int
     # Slugs whose deals were too many to sort by name in full (only the first ones are listed).
     truncated_sources: list[str] = field(default_factory=list)
+    # The reference data this page used, per slug: what the page builds next (the Stage filter,
+    # the bulk bar) reads it here instead of asking a source again.
+    refs: dict[str, ReferenceData] = field(default_factory=dict)
+
+    def reference_for(self, connection: Connection) -> ReferenceData | None:
+        """The connection's reference data for building this page; ``None`` for a source that
+        just failed (asking it again would wait for it twice)."""
+        if connection.slug in {error.connection_slug for error in self.errors}:
+            return None
+        if connection.slug in self.refs:
+            return self.refs[connection.slug]
+        try:
+            return reference_get(adapter=adapter_for_connection(connection))
+        except ProviderError:
+            return None
 
 
 @dataclass
@@ -190,11 +205,11 @@ def deal_list(
         page_size=page_size,
     )
     deals = outcome.deals
-    return DealListResult(
+    result = DealListResult(
         deals=deals,
         errors=outcome.errors,
         sources=[source_option(c) for c in connections],
-        stage_choices=_stage_choices(filters, chosen, outcome.refs),
+        stage_choices=[],
         start_index=outcome.start_offset + 1 if deals else 0,
         end_index=outcome.start_offset + len(deals) if deals else 0,
         next_cursor=outcome.next_cursor,
@@ -202,21 +217,13 @@ def deal_list(
         totals=money_totals(deals),
         page_size=page_size,
         truncated_sources=outcome.truncated_sources,
+        refs=outcome.refs,
     )
-
-
-def _stage_choices(
-    filters: DealFilters, chosen: list[Connection], refs: dict[str, ReferenceData]
-) -> list[Stage]:
-    if not filters.source or len(chosen) != 1:
-        return []
-    ref = refs.get(filters.source)
-    if ref is None:
-        try:
-            ref = reference_get(adapter=adapter_for_connection(chosen[0]))
-        except ProviderError:
-            return []  # the page already shows this source's error
-    return [stage for pipeline in ref.pipelines for stage in pipeline.ordered_stages()]
+    if filters.source and len(chosen) == 1:
+        ref = result.reference_for(chosen[0])  # None: the page already shows its error
+        if ref is not None:
+            result.stage_choices = [s for p in ref.pipelines for s in p.ordered_stages()]
+    return result
 
 
 def money_totals(deals: list[Deal]) -> list[Money]:

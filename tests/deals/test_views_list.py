@@ -7,6 +7,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 
 from dealdesk.deals.services import DealFilters, deal_list
@@ -294,3 +295,17 @@ def test_unknown_filter_values_fall_back_to_defaults(sales_client):
 
     assert response.status_code == 200
     assert "Showing 1–25" in text_of(response)
+
+
+@pytest.mark.parametrize("query", [{}, {"source": "nodestash"}])
+def test_a_source_that_is_down_is_asked_once_per_list_view(sales_client, sandbox, query):
+    """The bulk bar and the Stage filter use the reference data the listing fetched: a failed
+    source is not asked again (with a timeout, the page would wait for it twice)."""
+    cache.clear()
+    sandbox.set_outage("nodestash", True)
+    sandbox.clear_log()
+
+    response = sales_client.get(reverse("deals:list"), query)
+
+    assert response.status_code == 200
+    assert len(sandbox.requests("nodestash")) == 1
