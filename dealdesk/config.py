@@ -60,6 +60,19 @@ def env_int(name: str, *, default: int, minimum: int = 0, maximum: int = 2**31) 
     return number
 
 
+def env_float(name: str, *, default: float, minimum: float, maximum: float) -> float:
+    value = raw(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise ConfigError(name, f"expected a number from {minimum} to {maximum}, got {number}")
+    return number
+
+
 def env_str(name: str, *, default: str = "") -> str:
     value = raw(name)
     return default if value in (None, "") else value

@@ -47,7 +47,9 @@ INSTALLED_APPS = [
     "axes",
     "dealdesk.connections",
     "dealdesk.deals",
+    "dealdesk.sync",
     "dealdesk.sandbox",
+    "huey.contrib.djhuey",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "dealdesk.sync.middleware.ActivityMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -92,6 +95,17 @@ TEMPLATES = [
 DATABASES = {
     "default": config.env_database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the sync worker share one SQLite file: WAL lets readers run while the
+    # worker writes, IMMEDIATE transactions take the write lock up front (no upgrade deadlock),
+    # and a busy timeout waits for the lock instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+    )
 CACHES = {"default": config.env_cache("CACHE_URL", default="locmemcache://dealdesk")}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -172,6 +186,49 @@ DEALDESK_PAGE_SIZE = 25
 # The client-side rate budget models each vendor's documented limits; only a benchmark with the
 # sandbox's own limits switched off turns it off.
 DEALDESK_CLIENT_RATE_LIMITS = config.env_bool("DEALDESK_CLIENT_RATE_LIMITS", default=True)
+
+# --- The synced deal store (dealdesk/sync/) -------------------------------------------------
+# The share of each vendor quota (per second, per minute, per day) background sync may spend;
+# the rest is left for people's writes.
+DEALDESK_SYNC_SHARE = config.env_float("DEALDESK_SYNC_SHARE", default=0.5, minimum=0.05, maximum=1)
+# How often a connection is polled while someone used DealDesk in the last ACTIVE_WINDOW
+# seconds, and how often otherwise.
+DEALDESK_SYNC_ACTIVE_INTERVAL = config.env_int(
+    "DEALDESK_SYNC_ACTIVE_INTERVAL", default=5, minimum=1
+)
+DEALDESK_SYNC_IDLE_INTERVAL = config.env_int("DEALDESK_SYNC_IDLE_INTERVAL", default=300, minimum=5)
+DEALDESK_SYNC_ACTIVE_WINDOW = 600
+# A full walk (finds deals deleted upstream, re-reads everything) at most this often.
+DEALDESK_SYNC_FULL_WALK_INTERVAL = config.env_int(
+    "DEALDESK_SYNC_FULL_WALK_INTERVAL", default=6 * 3600, minimum=60
+)
+# Reference data (stages, staff, contacts, companies, sites) is re-read this often.
+DEALDESK_SYNC_REFERENCE_INTERVAL = config.env_int(
+    "DEALDESK_SYNC_REFERENCE_INTERVAL", default=900, minimum=30
+)
+# Pages show an alert for a source whose last successful sync is older than this.
+DEALDESK_SYNC_LAG_ALERT = config.env_int("DEALDESK_SYNC_LAG_ALERT", default=120, minimum=10)
+# Page views start the sync chains themselves (off in the test suite, which syncs explicitly).
+DEALDESK_SYNC_AUTOSTART = config.env_bool("DEALDESK_SYNC_AUTOSTART", default=True)
+
+# huey runs the background sync. Without HUEY_REDIS_URL it keeps its queue in a SQLite file
+# next to the database (``make run`` needs no extra server); production points it at Redis.
+HUEY_REDIS_URL = config.env_str("HUEY_REDIS_URL")
+HUEY = {
+    "name": "dealdesk",
+    "immediate": False,
+    "utc": True,
+    "consumer": {"workers": 2, "worker_type": "thread", "periodic": True},
+}
+if HUEY_REDIS_URL:
+    HUEY.update({"huey_class": "huey.RedisHuey", "url": HUEY_REDIS_URL})
+else:
+    HUEY.update(
+        {
+            "huey_class": "huey.SqliteHuey",
+            "filename": config.env_str("HUEY_SQLITE_PATH", default=str(BASE_DIR / "huey.sqlite3")),
+        }
+    )
 
 LOGGING = {
     "version": 1,

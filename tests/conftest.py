@@ -7,6 +7,7 @@ import logging
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
+from django.test import override_settings
 
 from dealdesk.connections.models import Connection
 from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP, ensure_roles
@@ -65,10 +66,32 @@ def make_connection(*, slug: str, label: str, provider: str, base_url: str, api_
     return connection
 
 
+def sync_store(*connections: Connection, full: bool = False) -> None:
+    """Bring the synced store up to date with the sandbox, as the background worker would."""
+    from dealdesk.sync.management.commands.sync import sync_until_done
+
+    for connection in connections or Connection.objects.filter(enabled=True):
+        report = sync_until_done(connection, full=full)
+        assert not report.error, report.error
+
+
+@pytest.fixture
+def resync(db):
+    """Call to sync every enabled connection again (after changing the sandbox behind our back):
+    ``resync()``, or ``resync(full=True)`` for an authoritative full walk."""
+
+    def run(full: bool = False) -> None:
+        with override_settings(DEALDESK_CLIENT_RATE_LIMITS=False):
+            sync_store(full=full)
+
+    return run
+
+
 @pytest.fixture
 def connections(db, sandbox_server, sandbox) -> dict[str, Connection]:
-    """Connections "stora" (label "Stora") and "nodestash" pointing at the running sandbox."""
-    return {
+    """Connections "stora" (label "Stora") and "nodestash" pointing at the running sandbox,
+    with the store already synced from it."""
+    made = {
         "stora": make_connection(
             slug="stora",
             label="Stora",
@@ -84,6 +107,10 @@ def connections(db, sandbox_server, sandbox) -> dict[str, Connection]:
             api_key=DEFAULT_NODESTASH_TOKEN,
         ),
     }
+    with override_settings(DEALDESK_CLIENT_RATE_LIMITS=False):
+        sync_store(*made.values())
+    sandbox.clear_log()  # what a test counts is what it does itself
+    return made
 
 
 @pytest.fixture

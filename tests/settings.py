@@ -16,3 +16,7 @@ STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
 )
 WHITENOISE_USE_FINDERS = True
 AXES_ENABLED = True
+
+# Tests sync explicitly (tests/conftest.py); the queue runs a task inline when one is enqueued.
+DEALDESK_SYNC_AUTOSTART = False
+HUEY = {"name": "dealdesk-tests", "huey_class": "huey.MemoryHuey", "immediate": True}

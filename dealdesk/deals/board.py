@@ -14,13 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dealdesk.connections.services import connection_list
-from dealdesk.deals import services
+from dealdesk.deals import selectors, services
 from dealdesk.deals.listing import SourceError, source_error_for
-from dealdesk.deals.reference import (
-    reference_get,
-    reference_refresh_for_unknown_stage,
-    reference_unknown_stage,
-)
+from dealdesk.deals.reference import reference_get
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.providers.base import (
     LOST,
@@ -28,7 +24,6 @@ from dealdesk.providers.base import (
     WON,
     Choice,
     Deal,
-    DealQuery,
     Money,
     Pipeline,
     Provider,
@@ -38,7 +33,6 @@ from dealdesk.providers.base import (
 )
 
 BOARD_MAX_DEALS = 500  # per board; the page says so when a pipeline holds more
-UPSTREAM_PAGE = 100
 WON_COLUMN, LOST_COLUMN, OTHER_COLUMN = "won", "lost", "other"
 
 
@@ -196,7 +190,8 @@ def board_pipelines() -> tuple[list[PipelineChoice], list[SourceError]]:
 
 def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_DEALS) -> Board:
     """The board of one pipeline: its deals (at most ``limit``, most recently updated first)
-    in columns. Raises ``ProviderError``; an unknown pipeline is a ``NotFound``."""
+    in columns, from the store. Raises ``ProviderError``; an unknown pipeline is a
+    ``NotFound``."""
     connection = services.connection_for_slug(connection_slug)
     adapter = services.adapter_for_connection(connection)
     ref = reference_get(adapter=adapter)
@@ -205,8 +200,9 @@ def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_
         raise services.UnknownConnection(
             f"{connection.label} has no pipeline {pipeline_id!r}.", code="unknown_pipeline"
         )
-    deals, truncated, ref = _fetch_pipeline_deals(adapter, ref, pipeline, limit)
-    pipeline = ref.pipeline(pipeline_id) or pipeline
+    deals, truncated = selectors.deals_of_pipeline(
+        connection=connection, pipeline_id=pipeline.id, limit=limit
+    )
     columns = _empty_columns(pipeline)
     other = BoardColumn(OTHER_COLUMN, "Other stages", OTHER_COLUMN)
     by_id = {column.id: column for column in columns}
@@ -222,36 +218,6 @@ def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_
         truncated=truncated,
         stale=stale_thresholds(),
     )
-
-
-def _in_pipeline(deal: Deal, pipeline: Pipeline) -> bool:
-    if deal.pipeline is not None:
-        return deal.pipeline.id == pipeline.id
-    return deal.stage is not None and deal.stage.pipeline_id == pipeline.id
-
-
-def _fetch_pipeline_deals(
-    adapter: Provider, ref: ReferenceData, pipeline: Pipeline, limit: int
-) -> tuple[list[Deal], bool, ReferenceData]:
-    query = DealQuery(pipeline_id=pipeline.id, sort="-updated_at")
-    deals: list[Deal] = []
-    cursor: str | None = None
-    refreshed = False
-    while True:
-        page = adapter.list_deals(query, ref=ref, cursor=cursor, limit=UPSTREAM_PAGE)
-        unknown = reference_unknown_stage(ref, page.deals)
-        if unknown and not refreshed:
-            refreshed = True
-            fresh = reference_refresh_for_unknown_stage(adapter=adapter, stage_id=unknown)
-            if fresh is not None:
-                ref = fresh
-                continue  # the same page again, parsed with the new stages
-        deals.extend(d for d in page.deals if _in_pipeline(d, pipeline))
-        cursor = page.next_cursor
-        if len(deals) >= limit:
-            return deals[:limit], bool(cursor) or len(deals) > limit, ref
-        if cursor is None:
-            return deals, False, ref
 
 
 def board_column(*, connection_slug: str, pipeline_id: str, column_id: str) -> BoardColumn | None:

@@ -1,41 +1,38 @@
 """The deal service: the only functions views call (see docs/service-api.md).
 
-Reads fan out to one adapter per connection (``listing.py``), reference data comes from a cache
-(``reference.py``), and every write re-reads the deal, refuses a change to a field that changed
-upstream since the user saw it, sends only what changed and leaves an audit entry (``audit.py``).
+Reads come from the synced store (``selectors.py``, ``dealdesk/sync/``) and make no upstream
+call. Every write re-reads the deal upstream, refuses a change to a field that changed upstream
+since the user saw it, sends only what changed, puts the vendor's answer into the store at once
+and leaves an audit entry (``audit.py``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_get, connection_list
+from dealdesk.deals import selectors
 from dealdesk.deals.audit import (
     audit_change,
     audit_history,
     audit_record,
     audit_succeeded_before,
 )
-from dealdesk.deals.listing import (
-    DealFilters,
-    ListSource,
-    SourceError,
-    list_page,
-)
+from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.models import AuditEntry
 from dealdesk.deals.reference import (
     reference_get,
     reference_refresh_for_unknown_stage,
     reference_unknown_stage,
 )
+from dealdesk.deals.selectors import DealListResult, SourceOption, source_option
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     LOST,
@@ -51,12 +48,13 @@ from dealdesk.providers.base import (
     Provider,
     ProviderError,
     ReferenceData,
-    Stage,
     Unavailable,
     ValidationFailed,
     humanise,
 )
 from dealdesk.providers.http import ApiTransport, write_priority
+from dealdesk.sync.models import SyncState
+from dealdesk.sync.store import deal_mark_deleted, deal_save, stored_deal
 
 __all__ = [
     "DealDetail",
@@ -71,6 +69,7 @@ __all__ = [
     "deal_list",
     "deal_mark_lost",
     "deal_mark_won",
+    "deal_refresh",
     "deal_reopen",
     "deal_update",
     "source_options",
@@ -88,44 +87,6 @@ class UnknownConnection(NotFound):
     default_message = "There is no such connection."
 
 
-@dataclass(frozen=True)
-class SourceOption:
-    slug: str
-    label: str
-    provider: str
-
-
-@dataclass
-class DealListResult:
-    deals: list[Deal]
-    errors: list[SourceError]
-    sources: list[SourceOption]  # every enabled connection
-    stage_choices: list[Stage]  # stages of the chosen source (empty without source)
-    start_index: int  # 1-based, 0 when empty
-    end_index: int
-    next_cursor: str | None  # opaque; pass back as cursor=
-    prev_cursor: str | None  # opaque; "" means the first page
-    totals: list[Money]  # per currency over the deals of this page
-    page_size: int
-    # Slugs whose deals were too many to sort by name in full (only the first ones are listed).
-    truncated_sources: list[str] = field(default_factory=list)
-    # The reference data this page used, per slug: what the page builds next (the Stage filter,
-    # the bulk bar) reads it here instead of asking a source again.
-    refs: dict[str, ReferenceData] = field(default_factory=dict)
-
-    def reference_for(self, connection: Connection) -> ReferenceData | None:
-        """The connection's reference data for building this page; ``None`` for a source that
-        just failed (asking it again would wait for it twice)."""
-        if connection.slug in {error.connection_slug for error in self.errors}:
-            return None
-        if connection.slug in self.refs:
-            return self.refs[connection.slug]
-        try:
-            return reference_get(adapter=adapter_for_connection(connection))
-        except ProviderError:
-            return None
-
-
 @dataclass
 class DealDetail:
     deal: Deal
@@ -133,14 +94,10 @@ class DealDetail:
     actions: DealActions
     history: list[AuditEntry]  # newest first
     connection: SourceOption
+    synced_at: dt.datetime | None = None  # when the store last had it from upstream
 
 
 # --- Connections ---------------------------------------------------------------------------
-
-
-def source_option(connection: Connection) -> SourceOption:
-    """How a connection is offered as a source in filters and on the board."""
-    return SourceOption(slug=connection.slug, label=connection.label, provider=connection.provider)
 
 
 def source_options() -> list[SourceOption]:
@@ -176,54 +133,12 @@ def adapter_for_connection(connection: Connection) -> Provider:
         ) from None
 
 
-def _list_source(connection: Connection) -> ListSource:
-    try:
-        adapter = adapter_for(connection.info())
-    except UndecryptableSecret:
-        error = SourceError(
-            connection.slug, connection.label, "auth", _undecryptable_message(connection)
-        )
-        return ListSource(connection.slug, connection.label, connection.provider, None, error)
-    return ListSource(connection.slug, connection.label, connection.provider, adapter)
-
-
 # --- Reads ---------------------------------------------------------------------------------
 
 
-def deal_list(
-    *, filters: DealFilters, cursor: str | None = None, page_size: int = 25
-) -> DealListResult:
-    page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
-    connections = connection_list(enabled_only=True)
-    if filters.source and filters.source not in {c.slug for c in connections}:
-        filters = dataclasses.replace(filters, source="", stage="")  # unknown source: all
-    chosen = [c for c in connections if not filters.source or c.slug == filters.source]
-    outcome = list_page(
-        sources=[_list_source(c) for c in chosen],
-        filters=filters,
-        cursor=cursor,
-        page_size=page_size,
-    )
-    deals = outcome.deals
-    result = DealListResult(
-        deals=deals,
-        errors=outcome.errors,
-        sources=[source_option(c) for c in connections],
-        stage_choices=[],
-        start_index=outcome.start_offset + 1 if deals else 0,
-        end_index=outcome.start_offset + len(deals) if deals else 0,
-        next_cursor=outcome.next_cursor,
-        prev_cursor=outcome.prev_cursor,
-        totals=money_totals(deals),
-        page_size=page_size,
-        truncated_sources=outcome.truncated_sources,
-        refs=outcome.refs,
-    )
-    if filters.source and len(chosen) == 1:
-        ref = result.reference_for(chosen[0])  # None: the page already shows its error
-        if ref is not None:
-            result.stage_choices = [s for p in ref.pipelines for s in p.ordered_stages()]
-    return result
+def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> DealListResult:
+    """One page of the filtered list, from the store: no upstream call."""
+    return selectors.deal_list(filters=filters, page=page, page_size=page_size)
 
 
 def money_totals(deals: list[Deal]) -> list[Money]:
@@ -238,11 +153,34 @@ def money_totals(deals: list[Deal]) -> list[Money]:
 
 
 def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
-    """One upstream call when the reference data is cached."""
+    """The deal from the store: no upstream call. Only while the connection's first backfill
+    has not reached it yet is it read live once (and stored)."""
     connection = connection_for_slug(connection_slug)
     adapter = adapter_for_connection(connection)
-    deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
-    return _detail(connection, adapter, deal, ref)
+    found = stored_deal(connection, deal_id)
+    if found is None:
+        if _backfill_done(connection):
+            raise NotFound("Not found.", connection_label=connection.label, code="not_in_store")
+        return deal_refresh(connection_slug=connection_slug, deal_id=deal_id)
+    deal, row = found
+    return _detail(connection, adapter, deal, reference_get(adapter=adapter), row.synced_at)
+
+
+def deal_refresh(*, connection_slug: str, deal_id: str) -> DealDetail:
+    """Read the deal live (one call with cached reference data) and update the store."""
+    connection = connection_for_slug(connection_slug)
+    adapter = adapter_for_connection(connection)
+    try:
+        deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
+    except NotFound:
+        deal_mark_deleted(connection, deal_id)
+        raise
+    deal_save(connection, deal, authoritative=True)
+    return _detail(connection, adapter, deal, ref, dt.datetime.now(dt.UTC))
+
+
+def _backfill_done(connection: Connection) -> bool:
+    return SyncState.objects.filter(connection=connection, backfill_done=True).exists()
 
 
 def deal_history(*, connection_slug: str, deal_id: str) -> list[AuditEntry]:
@@ -260,13 +198,20 @@ def _fetch_deal(adapter: Provider, deal_id: str, ref: ReferenceData) -> tuple[De
     return deal, ref
 
 
-def _detail(connection: Connection, adapter: Provider, deal: Deal, ref: ReferenceData):
+def _detail(
+    connection: Connection,
+    adapter: Provider,
+    deal: Deal,
+    ref: ReferenceData,
+    synced_at: dt.datetime | None = None,
+) -> DealDetail:
     return DealDetail(
         deal=deal,
         fields=adapter.editable_fields(deal, ref=ref),
         actions=adapter.actions(deal, ref=ref),
         history=deal_history(connection_slug=connection.slug, deal_id=deal.id),
         connection=source_option(connection),
+        synced_at=synced_at,
     )
 
 
@@ -534,7 +479,12 @@ def _write_attempt(
     deal: Deal | None = None
     try:
         adapter = adapter_for_connection(connection)
-        deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
+        try:
+            deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
+        except NotFound:
+            deal_mark_deleted(connection, deal_id)
+            raise
+        deal_save(connection, deal)  # the re-read is the freshest copy anyone has
         planned = plan(adapter, deal, ref)
     except ProviderError as error:
         audit(
@@ -557,7 +507,7 @@ def _write_attempt(
         audit(deal.name, planned.changes, AuditEntry.Outcome.CONFLICT, conflict.message)
         raise conflict
     if planned.send is None:
-        return _detail(connection, adapter, deal, ref)
+        return _detail(connection, adapter, deal, ref, dt.datetime.now(dt.UTC))
     try:
         updated = planned.send()
     except ProviderError as error:
@@ -574,13 +524,14 @@ def _write_attempt(
             error.current = error.current or _current_or_none(adapter, deal_id, ref)
         audit(deal.name, planned.changes, outcome, error.message, error.request_id)
         raise
+    deal_save(connection, updated, authoritative=True)  # everyone sees it now, not next poll
     audit(
         updated.name or deal.name,
         planned.changes,
         AuditEntry.Outcome.SUCCEEDED,
         request_id=_last_request_id(adapter),
     )
-    return _detail(connection, adapter, updated, ref)
+    return _detail(connection, adapter, updated, ref, dt.datetime.now(dt.UTC))
 
 
 def _current_or_none(adapter: Provider, deal_id: str, ref: ReferenceData) -> Deal | None:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("bulk/", list_views.bulk_view, name="bulk"),  # before the deal patterns below
     path("nav/", views.deal_nav_step_view, name="nav_step"),
     path(deal, views.deal_detail_view, name="detail"),
+    path(deal + "refresh/", views.deal_refresh_view, name="refresh"),
     path(field + "edit/", field_views.field_edit_view, name="field_edit"),
     path(field, field_views.field_display_view, name="field_display"),
     path(field + "save/", field_views.field_save_view, name="field_save"),

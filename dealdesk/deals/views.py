@@ -11,23 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from dealdesk.deals import services
 from dealdesk.deals.deal_nav import deal_nav_remember
 from dealdesk.deals.errors import connection_admin_url, error_page, problem_for
 from dealdesk.deals.forms import FieldEditForm
 from dealdesk.deals.list_context import detail_extras, list_extras
-from dealdesk.deals.roles import can_edit_deals
+from dealdesk.deals.roles import can_edit_deals, require_editor
 from dealdesk.deals.templatetags.deal_format import input_value
 from dealdesk.providers.base import EditableField, NotFound, ProviderError
+from dealdesk.sync.health import synced_ago
 
 DETAIL = "deals/detail.html"
-LIST_KEYS = ("q", "status", "source", "stage", "sort", "stale", "cursor")
+LIST_KEYS = ("q", "status", "source", "stage", "sort", "stale", "page")
 
 
 # --- List -----------------------------------------------------------------------------------
@@ -48,28 +50,32 @@ def _sort_links(filters: services.DealFilters) -> dict[str, dict[str, str]]:
     return links
 
 
-def page_query(base: str, cursor: str | None) -> str | None:
+def page_query(base: str, page: int | None) -> str | None:
     """The list querystring for another page; ``None`` when there is no such page."""
-    if cursor is None:
+    if page is None:
         return None
-    if not cursor:
+    if page <= 1:
         return base
-    page = urlencode({"cursor": cursor})
-    return f"{base}&{page}" if base else page
+    number = urlencode({"page": page})
+    return f"{base}&{number}" if base else number
+
+
+def page_number(data: QueryDict) -> int:
+    raw = (data.get("page") or "").strip()
+    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 else 1
 
 
 @require_GET
 def deal_list_view(request: HttpRequest) -> HttpResponse:
     filters = services.DealFilters.from_querydict(request.GET)
-    cursor = request.GET.get("cursor") or None
     try:
         result = services.deal_list(
-            filters=filters, cursor=cursor, page_size=settings.DEALDESK_PAGE_SIZE
+            filters=filters, page=page_number(request.GET), page_size=settings.DEALDESK_PAGE_SIZE
         )
     except ProviderError as error:
         return error_page(request, problem_for(request, error))
     base_query = filters.to_querystring()
-    current_query = page_query(base_query, cursor or "")
+    current_query = page_query(base_query, result.page)
     source_alerts = [
         {
             "error": error,
@@ -85,8 +91,8 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
         "source_alerts": source_alerts,
         "sort_links": _sort_links(filters),
         "current_query": current_query,
-        "next_query": page_query(base_query, result.next_cursor),
-        "prev_query": page_query(base_query, result.prev_cursor),
+        "next_query": page_query(base_query, result.next_page),
+        "prev_query": page_query(base_query, result.prev_page),
         "is_filtered": bool(
             filters.q or filters.status or filters.source or filters.stage or filters.stale
         ),
@@ -113,23 +119,22 @@ def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
     once, remember it for the next steps, and open its first (or last) deal."""
     params = QueryDict(request.GET.get("from", ""))
     filters = services.DealFilters.from_querydict(params)
-    cursor = params.get("cursor") or None
     try:
         result = services.deal_list(
-            filters=filters, cursor=cursor, page_size=settings.DEALDESK_PAGE_SIZE
+            filters=filters, page=page_number(params), page_size=settings.DEALDESK_PAGE_SIZE
         )
     except ProviderError as error:
         return error_page(request, problem_for(request, error))
     base_query = filters.to_querystring()
-    query = page_query(base_query, cursor or "") or ""
+    query = page_query(base_query, result.page) or ""
     if not result.deals:
         return HttpResponseRedirect(reverse("deals:list") + (f"?{query}" if query else ""))
     deal_nav_remember(
         request.session,
         query,
         [d.key for d in result.deals],
-        next_query=page_query(base_query, result.next_cursor),
-        prev_query=page_query(base_query, result.prev_cursor),
+        next_query=page_query(base_query, result.next_page),
+        prev_query=page_query(base_query, result.prev_page),
     )
     deal = result.deals[-1] if request.GET.get("pick") == "last" else result.deals[0]
     url = reverse("deals:detail", args=[deal.connection_slug, deal.id])
@@ -164,6 +169,7 @@ def detail_context(request: HttpRequest, detail: services.DealDetail, **extra: A
         "can_edit": can_edit_deals(request.user),
         "back_query": back_query(request),
         "seen_updated_at": deal.updated_at.isoformat() if deal.updated_at else "",
+        "synced_ago": synced_ago(detail.synced_at) if detail.synced_at else "",
         "connection_slug": detail.connection.slug,
         "deal_id": deal.id,
     }
@@ -219,6 +225,21 @@ def deal_detail_view(request: HttpRequest, connection_slug: str, deal_id: str) -
         elif action == "reopen" and detail.actions.can_reopen:
             context["state_form"] = "reopen"
     return TemplateResponse(request, DETAIL, context)
+
+
+@require_POST
+def deal_refresh_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
+    """Read this one deal live (one upstream call) and update the store."""
+    require_editor(request)
+    try:
+        services.deal_refresh(connection_slug=connection_slug, deal_id=deal_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except ProviderError as error:
+        messages.error(request, problem_for(request, error, connection_slug).message)
+    else:
+        messages.success(request, "Refreshed from the source just now.")
+    return detail_redirect(request, connection_slug, deal_id)
 
 
 def detail_url(request: HttpRequest, connection_slug: str, deal_id: str, **params: str) -> str:

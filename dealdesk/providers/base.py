@@ -133,6 +133,9 @@ class Deal:
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Fields this answer did not carry (a vendor's list leaves some out): a store keeps what it
+    # knew of them instead of clearing them.
+    absent: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -248,6 +251,15 @@ class DealPage:
     total: int | None = None  # Stora reports a count; nodestash does not
 
 
+@dataclass(frozen=True)
+class DailyQuota:
+    """A vendor's daily request quota as its last answer reported it (per key or workspace)."""
+
+    limit: int
+    remaining: int
+    resets_at: float  # epoch seconds
+
+
 # --- Errors ---------------------------------------------------------------------------------
 
 
@@ -344,6 +356,9 @@ class Provider(Protocol):
         """One cheap authenticated read; raises on failure (admin "Test connection")."""
 
     def reference_data(self) -> ReferenceData: ...
+
+    def daily_quota(self) -> DailyQuota | None:
+        """The daily quota the vendor last reported, or None for a vendor without one."""
 
     def list_deals(
         self, query: DealQuery, *, ref: ReferenceData, cursor: str | None, limit: int

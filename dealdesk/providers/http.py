@@ -100,24 +100,73 @@ def session_for(connection: ConnectionInfo) -> requests.Session:
 # The reserve always holds at least one Save: its conflict re-read and its PATCH or POST.
 WRITE_RESERVE = 0.2
 SAVE_CALLS = 2
+# Background sync waits for budget instead of failing, but never longer than this per call.
+SYNC_MAX_WAIT = 90.0
 
-_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("dealdesk_writing", default=False)
+READ, WRITE, SYNC = "read", "write", "sync"
+_priority: contextvars.ContextVar[str] = contextvars.ContextVar("dealdesk_priority", default=READ)
 
 
 @contextmanager
-def write_priority() -> Iterator[None]:
-    """Calls made inside (a write's conflict re-read as well as the write) spend the reserve."""
-    token = _writing.set(True)
+def _with_priority(priority: str) -> Iterator[None]:
+    token = _priority.set(priority)
     try:
         yield
     finally:
-        _writing.reset(token)
+        _priority.reset(token)
+
+
+def write_priority():
+    """Calls made inside (a write's conflict re-read as well as the write) spend the reserve."""
+    return _with_priority(WRITE)
+
+
+def sync_priority():
+    """Calls made inside are background sync: they spend at most ``DEALDESK_SYNC_SHARE`` of
+    each window and wait for room instead of failing."""
+    return _with_priority(SYNC)
+
+
+@dataclass
+class CallTally:
+    calls: int = 0
+
+
+_tally: contextvars.ContextVar[CallTally | None] = contextvars.ContextVar(
+    "dealdesk_call_tally", default=None
+)
+
+
+@contextmanager
+def counting_calls() -> Iterator[CallTally]:
+    """Counts the upstream requests sent inside (what a sync run cost)."""
+    tally = CallTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
 
 
 def read_ceiling(allowed: int) -> int:
     """How many of a window's ``allowed`` requests reads may take (never none)."""
     reserve = min(allowed - 1, max(SAVE_CALLS, int(allowed * WRITE_RESERVE)))
     return allowed - max(0, reserve)
+
+
+def sync_ceiling(allowed: int) -> int:
+    """How many of a window's ``allowed`` requests background sync may take (never none, and
+    never more than reads may)."""
+    share = int(allowed * settings.DEALDESK_SYNC_SHARE)
+    return max(1, min(read_ceiling(allowed), share))
+
+
+def _ceiling(allowed: int, priority: str) -> int:
+    if priority == WRITE:
+        return allowed
+    if priority == SYNC:
+        return sync_ceiling(allowed)
+    return read_ceiling(allowed)
 
 
 class _Slot(NamedTuple):
@@ -150,11 +199,28 @@ class RateBudget:
     scope: str
     limits: list[tuple[int, int]] = field(default_factory=list)
 
-    def spend(self, *, connection_label: str = "", for_write: bool = False) -> None:
+    def spend(self, *, connection_label: str = "", priority: str = READ) -> None:
+        """Take one request from every window, or raise ``RateLimited``. Background sync
+        (``SYNC``) waits for room instead, up to ``SYNC_MAX_WAIT`` seconds."""
+        if priority != SYNC:
+            self._spend_once(connection_label, priority)
+            return
+        deadline = time.monotonic() + SYNC_MAX_WAIT
+        while True:
+            try:
+                self._spend_once(connection_label, priority)
+                return
+            except RateLimited as refused:
+                wait = min(refused.retry_after or 1.0, deadline - time.monotonic())
+                if wait <= 0:
+                    raise
+                time.sleep(max(0.05, wait))
+
+    def _spend_once(self, connection_label: str, priority: str) -> None:
         if not settings.DEALDESK_CLIENT_RATE_LIMITS:
             return
         now = time.time()
-        slots = [self._slot(allowed, window, now, for_write) for allowed, window in self.limits]
+        slots = [self._slot(allowed, window, now, priority) for allowed, window in self.limits]
         counts = cache.get_many([key for slot in slots for key in (slot.key, slot.previous_key)])
         # Look before taking: under pressure most calls are refused, and a refusal that had
         # counted itself, even briefly, would crowd out a write arriving in between.
@@ -177,14 +243,14 @@ class RateBudget:
                         cache.decr(key)
                 self._refuse(slot.retry_after, connection_label)
 
-    def _slot(self, allowed: int, window: int, now: float, for_write: bool) -> _Slot:
+    def _slot(self, allowed: int, window: int, now: float, priority: str) -> _Slot:
         start = int(now // window) * window
         return _Slot(
             key=f"dealdesk:rate:{self.scope}:{window}:{start}",
             previous_key=f"dealdesk:rate:{self.scope}:{window}:{start - window}",
             window=window,
             overlap=1 - (now - start) / window,
-            ceiling=allowed if for_write else read_ceiling(allowed),
+            ceiling=_ceiling(allowed, priority),
             retry_after=start + window - now,
         )
 
@@ -238,7 +304,13 @@ class ApiTransport:
     ) -> ApiResponse:
         label = self.connection.label
         self.last_request_id = ""
-        self.budget.spend(connection_label=label, for_write=method != "GET" or _writing.get())
+        priority = _priority.get()
+        if method != "GET" and priority == READ:
+            priority = WRITE
+        self.budget.spend(connection_label=label, priority=priority)
+        tally = _tally.get()
+        if tally is not None:
+            tally.calls += 1
         headers = {
             "Authorization": f"Bearer {self.connection.api_key}",
             "Accept": "application/json",

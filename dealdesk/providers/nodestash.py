@@ -23,6 +23,7 @@ from dealdesk.providers.base import (
     AuthenticationFailed,
     Conflict,
     ConnectionInfo,
+    DailyQuota,
     Deal,
     DealActions,
     DealPage,
@@ -98,6 +99,15 @@ _SCOPE_RE = re.compile(r"\b([a-z_]+:(?:read|write)|\*)")
 
 def burst_cache_key(api_key: str) -> str:
     return f"dealdesk:nodestash:burst-limit:{key_fingerprint(api_key)}"
+
+
+def daily_quota_cache_key(api_key: str) -> str:
+    return f"dealdesk:nodestash:daily-quota:{key_fingerprint(api_key)}"
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    return int(raw) if raw and raw.strip().isdigit() else None
 
 
 # --- Errors -------------------------------------------------------------------------------------
@@ -275,7 +285,24 @@ class NodestashAdapter:
     def _request(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
         response = self.transport.request(method, path, **kwargs)
         self._learn_burst_limit(response.headers)
+        self._learn_daily_quota(response.headers)
         return response
+
+    def _learn_daily_quota(self, headers: Mapping[str, str]) -> None:
+        """§11, §18: X-RateLimit-Limit / -Remaining / -Reset are the workspace's daily quota."""
+        limit = _header_int(headers, "X-RateLimit-Limit")
+        remaining = _header_int(headers, "X-RateLimit-Remaining")
+        resets_at = _header_int(headers, "X-RateLimit-Reset")
+        if limit and remaining is not None and resets_at:
+            cache.set(
+                daily_quota_cache_key(self.connection.api_key),
+                DailyQuota(limit, remaining, float(resets_at)),
+                timeout=2 * 86400,
+            )
+
+    def daily_quota(self) -> DailyQuota | None:
+        quota = cache.get(daily_quota_cache_key(self.connection.api_key))
+        return quota if isinstance(quota, DailyQuota) else None
 
     def _learn_burst_limit(self, headers: Mapping[str, str]) -> None:
         """§11: read the plan's burst limit from the headers; later budgets use it."""

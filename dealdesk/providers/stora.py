@@ -22,6 +22,7 @@ from dealdesk.providers.base import (
     Choice,
     Conflict,
     ConnectionInfo,
+    DailyQuota,
     Deal,
     DealActions,
     DealPage,
@@ -247,6 +248,9 @@ class StoraAdapter:
 
     def ping(self) -> None:
         self._get("/2025-09/deals/stages", {"limit": 1})
+
+    def daily_quota(self) -> DailyQuota | None:
+        return None  # §9: a per-second and a per-minute limit, no daily quota
 
     def reference_data(self) -> ReferenceData:
         stage_rows = self._get_all(
@@ -564,6 +568,7 @@ class StoraAdapter:
             created_at=parse_timestamp(raw.get("created_at")),
             updated_at=parse_timestamp(raw.get("updated_at")),
             raw=raw,
+            absent=frozenset(f for f in ("note", "metadata") if f not in raw and previous is None),
         )
 
     @staticmethod

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from dealdesk.providers.base import RateLimited
-from dealdesk.providers.http import RateBudget, read_ceiling, write_priority
+from dealdesk.providers.http import WRITE, RateBudget, read_ceiling, write_priority
 
 
 @pytest.fixture
@@ -29,10 +29,10 @@ def test_a_write_gets_through_when_reads_are_already_refused(budget):
         budget.spend()
     with pytest.raises(RateLimited):
         budget.spend()
-    budget.spend(for_write=True)
-    budget.spend(for_write=True)
+    budget.spend(priority=WRITE)
+    budget.spend(priority=WRITE)
     with pytest.raises(RateLimited):
-        budget.spend(for_write=True)
+        budget.spend(priority=WRITE)
 
 
 def test_refused_reads_are_given_back_and_never_eat_the_reserve(budget):
@@ -41,8 +41,8 @@ def test_refused_reads_are_given_back_and_never_eat_the_reserve(budget):
     for _ in range(25):  # a crowd of page views, all refused
         with pytest.raises(RateLimited):
             budget.spend()
-    budget.spend(for_write=True)
-    budget.spend(for_write=True)
+    budget.spend(priority=WRITE)
+    budget.spend(priority=WRITE)
 
 
 def test_calls_inside_write_priority_spend_the_reserve(sandbox, stora_info, settings):
@@ -102,7 +102,7 @@ def test_the_previous_slot_still_counts_until_it_slides_out(settings):
     budget = RateBudget(scope=f"test-slide-{uuid.uuid4()}", limits=[(10, 1)])
     time.sleep(1 - time.time() % 1 + 0.9)  # late in a second
     for _ in range(10):
-        budget.spend(for_write=True)
+        budget.spend(priority=WRITE)
     time.sleep(1 - time.time() % 1 + 0.05)  # just after the boundary: ~95 % still overlaps
     with pytest.raises(RateLimited):
-        budget.spend(for_write=True)
+        budget.spend(priority=WRITE)

@@ -21,12 +21,12 @@ WORKER = textwrap.dedent(
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     from dealdesk.providers.base import RateLimited
-    from dealdesk.providers.http import RateBudget
+    from dealdesk.providers.http import WRITE, RateBudget
     budget = RateBudget(scope=sys.argv[1], limits=[(50, 3600)])
     sent = refused = 0
     for _ in range(40):
         try:
-            budget.spend(connection_label="Stora", for_write=True)  # the whole window
+            budget.spend(connection_label="Stora", priority=WRITE)  # the whole window
             sent += 1
         except RateLimited:
             refused += 1

@@ -1,17 +1,18 @@
-"""Reference data is cached per connection: warm pages cost one upstream call per source."""
+"""Reference data lives in the store: pages cost no upstream call, the sync refreshes it."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
+import datetime as dt
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from dealdesk.deals.reference import reference_get
 from dealdesk.deals.services import DealFilters, deal_get, deal_list
 from dealdesk.providers import adapter_for
-from dealdesk.providers.base import AuthenticationFailed
+from dealdesk.sync.engine import sync_run
+from dealdesk.sync.models import SyncState
 
 pytestmark = pytest.mark.django_db
 
@@ -29,56 +30,44 @@ def first_deal(source):
     return deal_list(filters=DealFilters(source=source), page_size=1).deals[0]
 
 
-def test_a_warm_detail_costs_one_upstream_call(connections, sandbox):
+def test_a_detail_page_costs_no_upstream_call(connections, sandbox):
     deal = first_deal("stora")
     sandbox.clear_log()
 
     detail = deal_get(connection_slug="stora", deal_id=deal.id)
 
-    assert paths(sandbox, "stora") == [("GET", f"/2025-09/deals/{deal.id}")]
+    assert sandbox.requests() == []
     assert detail.deal.id == deal.id
     assert [f.name for f in detail.fields][:1] == ["name"]
     assert detail.actions.can_win
     assert (detail.connection.slug, detail.connection.label) == ("stora", "Stora")
 
 
-def test_a_cold_detail_fetches_reference_data_once_then_stays_warm(connections, sandbox):
-    deal_id = first_deal("nodestash").id
+def test_reference_data_comes_from_the_store_after_the_first_sync(connections, sandbox):
     cache.clear()
     sandbox.clear_log()
 
-    deal_get(connection_slug="nodestash", deal_id=deal_id)
-    cold = paths(sandbox, "nodestash")
-    sandbox.clear_log()
-    deal_get(connection_slug="nodestash", deal_id=deal_id)
+    ref = reference_get(adapter=adapter_for(connections["nodestash"].info()))
 
-    assert ("GET", "/v1/pipelines") in cold and len(cold) > 1
-    assert paths(sandbox, "nodestash") == [("GET", f"/v1/deals/{deal_id}")]
+    assert ref.pipelines and ref.names
+    assert sandbox.requests() == []
 
 
-def test_reference_data_expires_after_the_ttl(connections, sandbox, settings):
-    settings.DEALDESK_REFERENCE_TTL = 1
-    deal_id = first_deal("nodestash").id
-    time.sleep(1.1)
-    sandbox.clear_log()
-
-    deal_get(connection_slug="nodestash", deal_id=deal_id)
+def test_the_sync_reads_reference_data_again_once_it_is_older_than_its_interval(
+    connections, sandbox, settings
+):
+    settings.DEALDESK_SYNC_REFERENCE_INTERVAL = 30
+    SyncState.objects.filter(connection=connections["nodestash"]).update(
+        reference_synced_at=timezone.now() - dt.timedelta(seconds=31)
+    )
+    sync_run(connections["stora"])
+    sync_run(connections["nodestash"])
 
     assert ("GET", "/v1/pipelines") in paths(sandbox, "nodestash")
+    assert ("GET", "/2025-09/deals/stages") not in paths(sandbox, "stora")
 
 
-def test_reference_data_is_cached_per_api_key(connections, sandbox, nodestash_info):
-    reference_get(adapter=adapter_for(nodestash_info))
-    sandbox.clear_log()
-    other_key = dataclasses.replace(nodestash_info, api_key="nds_test_other")
-
-    with pytest.raises(AuthenticationFailed):  # the sandbox knows only its own key
-        reference_get(adapter=adapter_for(other_key))
-
-    assert paths(sandbox, "nodestash") == [("GET", "/v1/pipelines")]  # not served from cache
-
-
-def test_an_unknown_stage_refetches_reference_data_once(connections, sandbox):
+def test_an_unknown_stage_reads_reference_data_again_once(connections, sandbox, resync):
     deal = first_deal("nodestash")
     simulator = sandbox.simulators["nodestash"]
     pipeline = simulator.pipelines[deal.pipeline.id]
@@ -88,6 +77,7 @@ def test_an_unknown_stage_refetches_reference_data_once(connections, sandbox):
     sandbox.mutate_deal("nodestash", deal.id, {"stage_id": new_stage["id"]})
     sandbox.clear_log()
 
+    resync()
     detail = deal_get(connection_slug="nodestash", deal_id=deal.id)
     again = deal_list(filters=DealFilters(source="nodestash"), page_size=5)
 
@@ -97,13 +87,3 @@ def test_an_unknown_stage_refetches_reference_data_once(connections, sandbox):
     listed = next(d for d in again.deals if d.id == deal.id)
     assert listed.stage.name == "Added later"
     assert "Added later" in [s.name for s in again.stage_choices]
-
-
-def test_a_list_page_warms_the_reference_data_for_the_detail(connections, sandbox):
-    page = deal_list(filters=DealFilters(), page_size=10)
-    sandbox.clear_log()
-
-    for deal in page.deals[:2]:
-        deal_get(connection_slug=deal.connection_slug, deal_id=deal.id)
-
-    assert len(sandbox.requests()) == 2

@@ -1,0 +1,210 @@
+"""Reads of deals: queries over the synced store. No function here calls upstream.
+
+Every filter, search, sort and total runs in the database over all stored deals of the chosen
+sources, so a sort across both sources is exact, and a page costs the same with 40 deals or
+10,000.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from dealdesk.connections.models import Connection
+from dealdesk.connections.services import connection_list
+from dealdesk.deals.listing import DealFilters, SourceError
+from dealdesk.deals.stale import StaleThresholds, stale_thresholds
+from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
+from dealdesk.sync.health import SyncHealth, sync_health
+from dealdesk.sync.models import SyncedDeal, SyncState
+from dealdesk.sync.store import deal_from_row, reference_load
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class SourceOption:
+    slug: str
+    label: str
+    provider: str
+
+
+def source_option(connection: Connection) -> SourceOption:
+    """How a connection is offered as a source in filters and on the board."""
+    return SourceOption(slug=connection.slug, label=connection.label, provider=connection.provider)
+
+
+@dataclass
+class DealListResult:
+    deals: list[Deal]
+    errors: list[SourceError]  # per source: still loading, failing, or lagging
+    sources: list[SourceOption]  # every enabled connection
+    stage_choices: list[Stage]  # stages of the chosen source (empty without source)
+    start_index: int  # 1-based, 0 when empty
+    end_index: int
+    total_count: int  # every deal matching the filters
+    page: int
+    page_count: int
+    totals: list[Money]  # per currency over every matching deal
+    text_value_count: int  # matching deals whose value is free text (cannot be added up)
+    page_size: int
+    refs: dict[str, ReferenceData] = field(default_factory=dict)
+
+    @property
+    def next_page(self) -> int | None:
+        return self.page + 1 if self.page < self.page_count else None
+
+    @property
+    def prev_page(self) -> int | None:
+        return self.page - 1 if self.page > 1 else None
+
+    def reference_for(self, connection: Connection) -> ReferenceData | None:
+        """The connection's stored reference data, or None before its first sync."""
+        if connection.slug not in self.refs:
+            ref = reference_load(connection)
+            if ref is None:
+                return None
+            self.refs[connection.slug] = ref
+        return self.refs[connection.slug]
+
+
+# --- Sync alerts -----------------------------------------------------------------------------
+
+
+def source_alert(health: SyncHealth) -> SourceError | None:
+    if not health.alert:
+        return None
+    return SourceError(
+        health.connection_slug,
+        health.connection_label,
+        health.alert_kind,
+        health.alert,
+        progress_done=health.deals_so_far if health.loading else None,
+        progress_total=health.deals_total if health.loading else None,
+    )
+
+
+def source_alerts(connections: Iterable[Connection]) -> list[SourceError]:
+    connections = list(connections)
+    states = {s.connection_id: s for s in SyncState.objects.filter(connection__in=connections)}
+    alerts = []
+    for connection in connections:
+        alert = source_alert(sync_health(connection, states.get(connection.pk)))
+        if alert is not None:
+            alerts.append(alert)
+    return alerts
+
+
+# --- The list ----------------------------------------------------------------------------------
+
+
+def _stale_q(thresholds: StaleThresholds, connections: list[Connection], now: dt.datetime) -> Q:
+    """Open deals idle past their stage's threshold, as one database condition."""
+    slug_to_pk = {c.slug: c.pk for c in connections}
+    special = Q()
+    overridden = Q()
+    for (slug, stage_id), days in thresholds.by_stage.items():
+        if slug not in slug_to_pk:
+            continue
+        in_stage = Q(connection_id=slug_to_pk[slug], stage_id=stage_id)
+        overridden |= in_stage
+        special |= in_stage & Q(upstream_updated_at__lt=now - dt.timedelta(days=days))
+    default = Q(upstream_updated_at__lt=now - dt.timedelta(days=thresholds.default_days))
+    if overridden:
+        default &= ~overridden
+    return Q(status=OPEN) & (default | special)
+
+
+ORDERINGS = {
+    "-updated": [F("upstream_updated_at").desc(nulls_last=True), "-pk"],
+    "updated": [F("upstream_updated_at").asc(nulls_last=True), "pk"],
+    "name": ["name_sort", "pk"],
+    "-name": ["-name_sort", "-pk"],
+    "value": [F("value_amount").asc(nulls_last=True), "name_sort", "pk"],
+    "-value": [F("value_amount").desc(nulls_last=True), "name_sort", "pk"],
+}
+
+
+def deal_queryset(
+    *, filters: DealFilters, connections: list[Connection], now: dt.datetime | None = None
+) -> QuerySet[SyncedDeal]:
+    """Every stored deal of ``connections`` matching ``filters``, in the filters' order."""
+    rows = SyncedDeal.objects.filter(connection__in=connections, deleted=False)
+    if filters.q:
+        rows = rows.filter(search_text__contains=filters.q.casefold())
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    if filters.stage:
+        rows = rows.filter(stage_id=filters.stage)
+    if filters.stale:
+        rows = rows.filter(_stale_q(stale_thresholds(), connections, now or timezone.now()))
+    return rows.order_by(*ORDERINGS.get(filters.sort, ORDERINGS["-updated"]))
+
+
+def money_totals_of(rows: QuerySet[SyncedDeal]) -> list[Money]:
+    sums = (
+        rows.exclude(value_amount=None)
+        .order_by()
+        .values("value_currency")
+        .annotate(total=Sum("value_amount"))
+    )
+    return sorted(
+        (Money(Decimal(row["total"]), row["value_currency"]) for row in sums),
+        key=lambda money: money.currency,
+    )
+
+
+def chosen_connections(filters: DealFilters) -> tuple[DealFilters, list[Connection], list]:
+    connections = connection_list(enabled_only=True)
+    if filters.source and filters.source not in {c.slug for c in connections}:
+        filters = dataclasses.replace(filters, source="", stage="")  # unknown source: all
+    chosen = [c for c in connections if not filters.source or c.slug == filters.source]
+    return filters, chosen, connections
+
+
+def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> DealListResult:
+    page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
+    filters, chosen, connections = chosen_connections(filters)
+    rows = deal_queryset(filters=filters, connections=chosen)
+    total_count = rows.count()
+    page_count = max(1, -(-total_count // page_size))
+    page = max(1, min(int(page), page_count))
+    offset = (page - 1) * page_size
+    deals = [deal_from_row(row) for row in rows[offset : offset + page_size]]
+    result = DealListResult(
+        deals=deals,
+        errors=source_alerts(chosen),
+        sources=[source_option(c) for c in connections],
+        stage_choices=[],
+        start_index=offset + 1 if deals else 0,
+        end_index=offset + len(deals),
+        total_count=total_count,
+        page=page,
+        page_count=page_count,
+        totals=money_totals_of(rows),
+        text_value_count=rows.filter(value_amount=None).exclude(value_text="").count(),
+        page_size=page_size,
+    )
+    if filters.source and len(chosen) == 1:
+        ref = result.reference_for(chosen[0])
+        if ref is not None:
+            result.stage_choices = [s for p in ref.pipelines for s in p.ordered_stages()]
+    return result
+
+
+def deals_of_pipeline(
+    *, connection: Connection, pipeline_id: str, limit: int
+) -> tuple[list[Deal], bool]:
+    """The pipeline's deals, most recently updated first (at most ``limit``), and whether
+    there were more."""
+    rows = SyncedDeal.objects.filter(
+        connection=connection, pipeline_id=pipeline_id, deleted=False
+    ).order_by(*ORDERINGS["-updated"])
+    found = [deal_from_row(row) for row in rows[: limit + 1]]
+    return found[:limit], len(found) > limit

@@ -1,0 +1,25 @@
+"""Marks the team as active on every signed-in page view, so the sync polls often while people
+use DealDesk and rarely otherwise (``schedule.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from dealdesk.sync.schedule import activity_seen
+
+
+class ActivityMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if settings.DEALDESK_SYNC_AUTOSTART and signed_in and activity_seen():
+            from dealdesk.sync.tasks import sync_kick_all  # the queue, only when needed
+
+            sync_kick_all()
+        return self.get_response(request)

@@ -1,0 +1,150 @@
+"""The synced deal store: a local copy of every connection's deals and reference data.
+
+Every read view is served from these tables; only the sync engine (``engine.py``) and the write
+services fill them, always from the adapters' dataclasses (``store.py``), never from vendor JSON.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from dealdesk.connections.models import Connection
+
+
+class SyncedDeal(models.Model):
+    """One deal as last seen upstream. The indexed columns serve lists, filters, sorts, totals
+    and the board; ``payload`` holds the whole ``Deal`` for the detail page."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deals")
+    upstream_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=500, blank=True)
+    name_sort = models.CharField(max_length=200, blank=True, db_index=True)  # casefolded
+    status = models.CharField(max_length=40, db_index=True)
+    stage_id = models.CharField(max_length=100, blank=True, db_index=True)
+    stage_name = models.CharField(max_length=300, blank=True)
+    pipeline_id = models.CharField(max_length=100, blank=True, db_index=True)
+    value_amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, db_index=True)
+    value_currency = models.CharField(max_length=8, blank=True)
+    value_text = models.CharField(max_length=500, blank=True)
+    owner_id = models.CharField(max_length=100, blank=True, db_index=True)
+    owner_name = models.CharField(max_length=300, blank=True)
+    contact_id = models.CharField(max_length=100, blank=True)
+    contact_name = models.CharField(max_length=300, blank=True)
+    company_id = models.CharField(max_length=100, blank=True)  # a company, or a Stora site
+    company_name = models.CharField(max_length=300, blank=True)
+    tags = models.JSONField(default=list)
+    search_text = models.TextField(blank=True)  # casefolded name, contact, company/site, tags
+    expected_close_date = models.DateField(null=True, db_index=True)
+    upstream_created_at = models.DateTimeField(null=True)
+    upstream_updated_at = models.DateTimeField(null=True, db_index=True)
+    synced_at = models.DateTimeField()
+    walk_seen_at = models.DateTimeField(null=True)  # the full walk that last saw it
+    deleted = models.BooleanField(default=False)
+    payload = models.JSONField(default=dict)  # the ``Deal`` dataclass (store.deal_to_payload)
+    raw = models.JSONField(default=dict)  # the vendor's JSON, as the adapter kept it
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "upstream_id"], name="sync_deal_unique_per_connection"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["deleted", "-upstream_updated_at"], name="sync_deal_recent"),
+            models.Index(fields=["connection", "pipeline_id", "deleted"], name="sync_deal_board"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.upstream_id})"
+
+
+class ReferenceItem(models.Model):
+    """One slow-changing lookup of a connection: a pipeline, a stage, a staff member, or a
+    named object deals point at (contact, company, site…)."""
+
+    class Kind(models.TextChoices):
+        PIPELINE = "pipeline"
+        STAGE = "stage"
+        STAFF = "staff"
+        NAME = "name"
+        VERSION = "version"  # one per save: a new value means new reference data
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="reference_items"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    upstream_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=500, blank=True)
+    position = models.IntegerField(null=True)
+    stage_type = models.CharField(max_length=20, blank=True)
+    pipeline_id = models.CharField(max_length=100, blank=True)
+    order = models.IntegerField(default=0)  # the adapter's order within its kind
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "kind", "upstream_id"], name="sync_reference_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["connection", "kind"], name="sync_reference_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.upstream_id}"
+
+
+class SyncState(models.Model):
+    """Where one connection's sync stands: progress, health, quota spent, and its lock."""
+
+    class State(models.TextChoices):
+        NEVER = "never", "Not synced yet"
+        BACKFILLING = "backfilling", "Backfilling"
+        IN_SYNC = "in_sync", "In sync"
+        FAILING = "failing", "Failing"
+
+    connection = models.OneToOneField(
+        Connection, on_delete=models.CASCADE, related_name="sync_state"
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.NEVER)
+    # The first backfill, resumable: the adapter's cursor and how many deals so far.
+    backfill_cursor = models.CharField(max_length=500, blank=True)
+    backfill_done = models.BooleanField(default=False)
+    backfill_count = models.IntegerField(default=0)
+    backfill_total = models.IntegerField(null=True)  # when the vendor reports a count
+    backfill_started_at = models.DateTimeField(null=True)
+    # Incremental polling stops at the high-water mark (the newest updated_at seen).
+    high_water = models.DateTimeField(null=True)
+    # A full walk, resumable like the backfill.
+    walk_cursor = models.CharField(max_length=500, blank=True)
+    walk_started_at = models.DateTimeField(null=True)
+    last_walk_at = models.DateTimeField(null=True)
+    walk_requested = models.BooleanField(default=False)
+    reference_synced_at = models.DateTimeField(null=True)
+    reference_calls = models.IntegerField(default=0)  # what the last reference refresh cost
+    last_success_at = models.DateTimeField(null=True)
+    last_attempt_at = models.DateTimeField(null=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_kind = models.CharField(max_length=40, blank=True)
+    last_error_at = models.DateTimeField(null=True)
+    paused_until = models.DateTimeField(null=True)  # after a vendor 429, until its reset
+    # Upstream calls the sync made today (UTC day).
+    calls_day = models.DateField(null=True)
+    calls_today = models.IntegerField(default=0)
+    deals_stored = models.IntegerField(default=0)
+    # The lease: at most one sync per connection runs, whichever worker holds it.
+    lock_owner = models.CharField(max_length=64, blank=True)
+    lock_expires_at = models.DateTimeField(null=True)
+    # The current chain of scheduled polls (an older chain's task sees a different token).
+    chain_token = models.CharField(max_length=64, blank=True)
+    next_run_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"Sync of {self.connection}"
+
+
+class TeamActivity(models.Model):
+    """When anyone last used DealDesk (one row): the sync polls often while this is recent."""
+
+    last_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Team last active at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
