@@ -195,7 +195,8 @@ class _Run:
     # budget and time
 
     def check_budget(self, calls: int = 1) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        past_deadline = self.deadline is not None and time.monotonic() > self.deadline
+        if past_deadline and self.report.pages > 0:  # every run makes some progress
             raise _Stop("time slice spent")
         wait = seconds_until_allowed(self.state, self.adapter.daily_quota(), calls)
         if wait > 0:

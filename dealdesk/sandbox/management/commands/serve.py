@@ -1,4 +1,5 @@
-"""``manage.py serve``: what ``make run`` starts. The demo sandbox when no key is set, then the app.
+"""``manage.py serve``: what ``make run`` starts. The demo sandbox when no key is set, a first sync
+of the deal store, the background sync worker (``manage.py run_huey``), then the app.
 
 Django's development server runs in this process with the autoreloader off: a reloader would run
 this command twice and start a second sandbox.
@@ -7,6 +8,9 @@ this command twice and start a second sandbox.
 from __future__ import annotations
 
 import atexit
+import os
+import subprocess
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -51,12 +55,29 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         if result.sandbox is not None:
             atexit.register(result.sandbox.stop)
+        self._first_sync()
+        worker = start_sync_worker()
+        atexit.register(stop_sync_worker, worker)
         self._announce(result, _browser_url(host, port))
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:
+            stop_sync_worker(worker)
             if result.sandbox is not None:
                 result.sandbox.stop()
+
+    def _first_sync(self) -> None:
+        """A short first sync here, so the first page already shows deals; the worker goes on
+        from wherever it stopped."""
+        from dealdesk.connections.models import Connection
+        from dealdesk.sync.engine import sync_run
+
+        for connection in Connection.objects.filter(enabled=True):
+            report = sync_run(connection, time_limit=FIRST_SYNC_SECONDS)
+            if report.error:
+                self.stdout.write(
+                    self.style.WARNING(f"First sync of {connection.label}: {report.error}")
+                )
 
     def _announce(self, result: DemoStartResult, url: str) -> None:
         if result.sandbox is None:
@@ -81,7 +102,40 @@ class Command(BaseCommand):
             "(a DEMO account with demo data; it is never created once a real key is set)"
         )
         self.stdout.write(f"  Sandbox     {sandbox.url}  (faults: {sandbox.url}/__sandbox/)")
+        self.stdout.write("  Sync        a background worker keeps the deal store fresh")
         self.stdout.write("")
+
+
+FIRST_SYNC_SECONDS = 10.0
+
+
+def start_sync_worker() -> subprocess.Popen:
+    """The huey consumer that keeps the store in sync, as a child process of this one."""
+    manage = str(settings.BASE_DIR / "manage.py")
+    return subprocess.Popen(  # noqa: S603 - our own manage.py with fixed arguments
+        [
+            sys.executable,
+            manage,
+            "run_huey",
+            "--workers",
+            "2",
+            "--worker-type",
+            "thread",
+            "--max-delay",
+            "1",
+            "--quiet",
+        ],
+        env=os.environ.copy(),
+    )
+
+
+def stop_sync_worker(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def _browser_url(host: str, port: int) -> str:
