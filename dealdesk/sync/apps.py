@@ -7,4 +7,20 @@ class SyncConfig(AppConfig):
 
     def ready(self) -> None:
         # huey discovers tasks by importing each app's ``tasks`` module.
-        from dealdesk.sync import tasks  # noqa: F401
+        from django.db.models.signals import post_save
+
+        from dealdesk.connections.models import Connection
+        from dealdesk.sync import tasks
+
+        post_save.connect(_sync_new_or_changed_connection, sender=Connection)
+        del tasks
+
+
+def _sync_new_or_changed_connection(sender, instance, **kwargs) -> None:
+    """A connection added or edited in the admin syncs at once (a new account starts afresh)."""
+    from django.conf import settings
+
+    if settings.DEALDESK_SYNC_AUTOSTART and instance.enabled and not kwargs.get("raw"):
+        from dealdesk.sync.tasks import sync_kick
+
+        sync_kick(instance)

@@ -47,8 +47,8 @@ from dealdesk.providers.base import (
     RateLimited,
     ReferenceData,
 )
-from dealdesk.providers.http import counting_calls, sync_priority
-from dealdesk.sync.models import SyncedDeal, SyncState
+from dealdesk.providers.http import counting_calls, key_fingerprint, sync_priority
+from dealdesk.sync.models import ReferenceItem, SyncedDeal, SyncState
 from dealdesk.sync.store import (
     deal_mark_deleted,
     deals_save,
@@ -316,6 +316,7 @@ def _run_locked(
             code="undecryptable_key",
         )
         return _failed(state, SyncReport(connection.slug, ran=True), error)
+    _forget_another_account(connection, state)
     deadline = time.monotonic() + time_limit if time_limit else None
     run = _Run(connection, state, adapter, owner, deadline)
     try:
@@ -337,6 +338,30 @@ def _run_locked(
     state.deals_stored = SyncedDeal.objects.filter(connection=connection, deleted=False).count()
     state.save()
     return run.report
+
+
+def _forget_another_account(connection: Connection, state: SyncState) -> None:
+    """Deals stored from another base URL or key are not this account's: start afresh."""
+    info = connection.info()
+    fingerprint = key_fingerprint(f"{info.base_url}|{info.api_key}")
+    if state.account_fingerprint == fingerprint:
+        return
+    if state.account_fingerprint:
+        with transaction.atomic():
+            SyncedDeal.objects.filter(connection=connection).delete()
+            ReferenceItem.objects.filter(connection=connection).delete()
+        state.backfill_cursor = state.walk_cursor = ""
+        state.backfill_done = False
+        state.backfill_count = 0
+        state.backfill_total = None
+        state.backfill_started_at = None
+        state.high_water = None
+        state.walk_started_at = None
+        state.last_walk_at = None
+        state.reference_synced_at = None
+        state.state = SyncState.State.NEVER
+    state.account_fingerprint = fingerprint
+    state.save()
 
 
 def _steps(run: _Run) -> None:

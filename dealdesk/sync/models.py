@@ -105,6 +105,9 @@ class SyncState(models.Model):
         Connection, on_delete=models.CASCADE, related_name="sync_state"
     )
     state = models.CharField(max_length=20, choices=State.choices, default=State.NEVER)
+    # Which account the stored deals came from (base URL and key, hashed): another account
+    # starts the store of this connection afresh.
+    account_fingerprint = models.CharField(max_length=32, blank=True)
     # The first backfill, resumable: the adapter's cursor and how many deals so far.
     backfill_cursor = models.CharField(max_length=500, blank=True)
     backfill_done = models.BooleanField(default=False)
