@@ -7,6 +7,7 @@ upstream since the user saw it, sends only what changed and leaves an audit entr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -241,8 +242,19 @@ def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
     """One upstream call when the reference data is cached."""
     connection = connection_for_slug(connection_slug)
     adapter = adapter_for_connection(connection)
+    _require_deal_id(connection, adapter, deal_id)
     deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
     return _detail(connection, adapter, deal, ref)
+
+
+def _require_deal_id(connection: Connection, adapter: Provider, deal_id: str) -> None:
+    """An id that cannot be the vendor's is not found, before anything is sent upstream."""
+    if not adapter.is_deal_id(deal_id):
+        raise NotFound(
+            f"{connection.label} has no such deal.",
+            connection_label=connection.label,
+            code="invalid_deal_id",
+        )
 
 
 def deal_history(*, connection_slug: str, deal_id: str) -> list[AuditEntry]:
@@ -329,7 +341,9 @@ def deal_update(
         return _WritePlan(
             audit_rows,
             conflicts,
-            lambda: adapter.update_deal(deal.id, to_send, ref=ref, idempotency_key=idempotency_key),
+            lambda: adapter.update_deal(
+                deal.id, to_send, ref=ref, idempotency_key=idempotency_key, current=deal
+            ),
         )
 
     return _write(
@@ -510,6 +524,8 @@ def _write_attempt(
 ) -> DealDetail:
     """Re-read, check for conflicts, send only what changed, and audit whatever happens."""
     connection = connection_for_slug(connection_slug)
+    with contextlib.suppress(AuthenticationFailed):  # a key problem is reported (and audited) below
+        _require_deal_id(connection, adapter_for_connection(connection), deal_id)
     if audit_succeeded_before(
         connection_slug=connection.slug, deal_id=deal_id, idempotency_key=idempotency_key
     ):
