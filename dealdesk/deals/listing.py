@@ -43,6 +43,7 @@ from dealdesk.deals.reference import (
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.providers.base import (
     OPEN,
+    QUOTA_SPENT,
     STATUSES,
     AuthenticationFailed,
     Deal,
@@ -154,6 +155,8 @@ def source_error_for(*, slug: str, label: str, error: ProviderError) -> SourceEr
         wait = f"try again in {seconds} s." if seconds else "try again shortly."
         if error.code == "client_rate_budget":
             message = f"DealDesk paused calls to {label} to stay under its rate limit — {wait}"
+        elif error.code == QUOTA_SPENT:
+            message = error.message
         else:
             message = f"{label} is rate limiting DealDesk — {wait}"
         return SourceError(slug, label, "rate_limited", message, retry_after=seconds)

@@ -61,7 +61,7 @@ N_A1_KEYS = ("contact", "company", "pipeline", "stage")
 N_A1 = Assumption(
     "N-A1",
     "include shape",
-    "embedded objects came in {id, type, attributes} envelopes: DealDesk unwraps attributes",
+    "DealDesk unwraps the attributes of each embedded {id, type, attributes} object",
 )
 # N-A2: PATCH ``tags`` replaces the whole list, so we always send the full list.
 N_A2_TAGS_REPLACE = True
@@ -79,8 +79,8 @@ N_A7_EXTRA_PATCH_FIELDS = ("currency", "contact_id", "company_id", "expected_clo
 N_A8 = Assumption(
     "N-A8",
     "cursor with another limit",
-    "a 400 on such a cursor: DealDesk follows each cursor with the page size it was issued "
-    "with (pages may come back shorter or longer than asked)",
+    "DealDesk follows each cursor with the page size it was issued with (pages may come back "
+    "shorter or longer than asked)",
 )
 ASSUMPTIONS = (N_A1, N_A8)
 

@@ -58,7 +58,7 @@ S_A1_LOCAL_SORT_MAX_PAGES = 20  # fallback: at most 2,000 deals are read and sor
 S_A1 = Assumption(
     "S-A1",
     "deals list sort",
-    "a 422 on sort_by: lists come in Stora's own order and DealDesk sorts them itself, reading "
+    "lists come in Stora's own order and DealDesk sorts them itself, reading "
     f"every deal (up to {S_A1_LOCAL_SORT_MAX_PAGES * 100}) for each page",
 )
 # S-A2: the deals list filters on status, stage_id and search (our DealQuery field -> param).
@@ -66,7 +66,7 @@ S_A2_FILTER_PARAMS = {"status": "status", "stage_id": "stage_id", "search": "sea
 S_A2 = Assumption(
     "S-A2",
     "deals list filters",
-    "a 422 on a filter: it is no longer sent and DealDesk filters the rows itself (pages may "
+    "the refused filter is no longer sent and DealDesk filters the rows itself (pages may "
     "come back shorter)",
 )
 # S-A3: show accepts expand=assignee,creator,contact,site,stage, replacing {id} by the object.
@@ -74,8 +74,8 @@ S_A3_EXPAND = "assignee,creator,contact,site,stage"
 S_A3 = Assumption(
     "S-A3",
     "expand",
-    "a 422 on expand: deals are read without it (retried once, then never sent) and names come "
-    "from the cached staff, contact and site lists",
+    "deals are read without expand (retried once, then never sent) and names come from the "
+    "cached staff, contact and site lists",
 )
 # S-A4: PATCH field names; our field name -> Stora's.
 S_A4_PATCH_FIELDS = {
@@ -104,8 +104,8 @@ S_A9_FALLBACK_EXPAND = "assignee"  # list rows then carry their assignee's name 
 S_A9 = Assumption(
     "S-A9",
     "staff endpoint",
-    "a 404: assignee names come from expand=assignee, and the Assignee field cannot be changed "
-    "in DealDesk (the detail page says why)",
+    "assignee names come from expand=assignee, and the Assignee field cannot be changed in "
+    "DealDesk (the detail page says why)",
 )
 ASSUMPTIONS = (S_A1, S_A2, S_A3, S_A9)
 
