@@ -457,8 +457,9 @@ class _Stream:
             self.after_chunk = {"o": after} if more else END
         else:
             skip = position["k"]
-            # ASSUMED: a nodestash cursor marks a place in the list whatever the limit, so the
-            # page after a partly used one is that cursor again, skipping the rows already shown.
+            # ASSUMED (N-A8): a nodestash cursor marks a place in the list whatever the limit, so
+            # the page after a partly used one is that cursor again, skipping the rows already
+            # shown. Where a cursor keeps its page size, the adapter falls back to that size.
             limit = min(UPSTREAM_MAX_LIMIT, skip + wanted)
             page = adapter.list_deals(self.query, ref=self.ref, cursor=position["c"], limit=limit)
             self.rows, self.chunk_position = list(page.deals)[skip:], position

@@ -284,6 +284,9 @@ class StoraAdapter:
             budget=RateBudget(scope=s_a10_budget_scope(connection), limits=list(RATE_LIMITS)),
         )
         self.assumptions = AssumptionLog(connection, ASSUMPTIONS)
+        # S-A1 fallback: the deals read and sorted here, per query, for this adapter's life (a
+        # name-sorted list pages through them with one adapter: they are read once).
+        self._sorted_here: dict[str, list[Deal]] = {}
 
     def assumption_report(self) -> list[AssumptionStatus]:
         return self.assumptions.report()
@@ -700,19 +703,19 @@ class StoraAdapter:
         limit: int,
     ) -> DealPage:
         """S-A1 fallback: every matching deal (capped) in Stora's order, sorted here."""
-        rows = [
-            row
-            for row in self._get_all("/2025-09/deals", "deals", params, S_A1_LOCAL_SORT_MAX_PAGES)
-            if _text(row.get("id"))
-        ]
-        deals = [self.parse_deal(row, ref=ref) for row in rows]
         descending = S_A1_SORT_FIELDS.get(query.sort, S_A1_DEFAULT_SORT)[1] == "DESC"
-        deals.sort(
-            key=lambda d: (d.updated_at is None, d.updated_at or dt.datetime.min, d.id),
-            reverse=descending,
-        )
-        if descending:  # deals without updated_at stay last either way
-            deals.sort(key=lambda d: d.updated_at is None)
+        memo = repr((sorted(params.items()), descending))
+        deals = self._sorted_here.get(memo)
+        if deals is None:
+            rows = self._get_all("/2025-09/deals", "deals", params, S_A1_LOCAL_SORT_MAX_PAGES)
+            deals = [self.parse_deal(row, ref=ref) for row in rows if _text(row.get("id"))]
+            deals.sort(
+                key=lambda d: (d.updated_at is None, d.updated_at or dt.datetime.min, d.id),
+                reverse=descending,
+            )
+            if descending:  # deals without updated_at stay last either way
+                deals.sort(key=lambda d: d.updated_at is None)
+            self._sorted_here[memo] = deals
         window = deals[offset : offset + limit]
         after = offset + len(window)
         return DealPage(
