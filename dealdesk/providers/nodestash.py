@@ -517,6 +517,8 @@ class NodestashAdapter:
             return DealPage((), None, total=0)  # no stage has that status
         if stage_ids is not None and len(stage_ids) > 1:
             return self._stages_page(params, stage_ids, ref, cursor, limit)
+        if cursor and cursor.startswith(STAGES_CURSOR):
+            cursor = None  # the stages changed since that page: start again from the top
         if stage_ids:
             params["stage_id"] = stage_ids[0]
         items, next_cursor = self._deals_page(params, cursor, limit)

@@ -587,3 +587,19 @@ def test_a_refused_conflict_keeps_its_message_when_the_next_read_is_refused(
     assert "changed in nodestash since you loaded this deal" in html
     assert "quota" not in html and "rate-limiting" not in html
     assert 'value="My new name"' in html
+
+
+def test_a_new_stora_move_in_date_keeps_the_stored_time_of_day(sales_client, sandbox):
+    detail = a_deal("stora")
+    sandbox.mutate_deal("stora", detail.deal.id, {"starts_at": "2026-03-01T14:30:00Z"})
+    data = edit_form(sales_client, detail, "starts_at")
+    assert data["original"] == "2026-03-01"
+    sandbox.clear_log()
+
+    response = sales_client.post(
+        url("field_save", detail, "starts_at"), {**data, "starts_at": "2026-04-02"}, **HTMX
+    )
+
+    assert response.status_code == 200
+    (patch,) = writes(sandbox, "stora")
+    assert patch.body == {"starts_at": "2026-04-02T14:30:00Z"}  # not midnight UTC
