@@ -3,13 +3,27 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.forms import ConnectionAdminForm
 from dealdesk.connections.models import Connection, Origin
-from dealdesk.connections.services import connection_sync_environment, connection_test
+from dealdesk.connections.services import (
+    connection_assumptions,
+    connection_sync_environment,
+    connection_test,
+)
 
-READ_ONLY_FIELDS = ("provider", "label", "slug", "base_url", "key_hint", "enabled", "origin")
+READ_ONLY_FIELDS = (
+    "provider",
+    "label",
+    "slug",
+    "base_url",
+    "key_hint",
+    "enabled",
+    "origin",
+    "vendor_assumptions",
+)
 
 
 def _from_environment(connection: Connection | None) -> bool:
@@ -22,12 +36,22 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_display = ("label", "provider", "slug", "base_url", "key_hint", "enabled", "origin")
     list_filter = ("provider", "enabled", "origin")
     search_fields = ("label", "slug", "base_url")
-    readonly_fields = ("key_hint", "origin")
+    readonly_fields = ("key_hint", "origin", "vendor_assumptions")
     actions = ["test_connection"]
 
     @admin.display(description="API key")
     def key_hint(self, connection: Connection) -> str:
         return connection.api_key_hint
+
+    @admin.display(description="Vendor assumptions")
+    def vendor_assumptions(self, connection: Connection) -> str:
+        """Which guesses about the vendor's API held for this connection (README: Troubleshooting:
+        vendor assumptions)."""
+        lines = connection_assumptions(connection=connection)
+        return format_html(
+            '<ul class="vendor-assumptions">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((line,) for line in lines)),
+        )
 
     def get_fields(self, request: HttpRequest, obj: Connection | None = None):
         if obj is None:
@@ -35,7 +59,17 @@ class ConnectionAdmin(admin.ModelAdmin):
         if _from_environment(obj):
             # View-only: the key hint is all anyone sees; the key itself lives in the environment.
             return READ_ONLY_FIELDS
-        return ("provider", "label", "slug", "base_url", "key_hint", "api_key", "enabled", "origin")
+        return (
+            "provider",
+            "label",
+            "slug",
+            "base_url",
+            "key_hint",
+            "api_key",
+            "enabled",
+            "origin",
+            "vendor_assumptions",
+        )
 
     def has_change_permission(self, request: HttpRequest, obj: Connection | None = None) -> bool:
         if _from_environment(obj):

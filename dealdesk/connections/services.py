@@ -13,6 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection, Origin, Provider
 from dealdesk.providers import adapter_for
+from dealdesk.providers.assumptions import FELL_BACK
 from dealdesk.providers.base import (
     AuthenticationFailed,
     Forbidden,
@@ -151,6 +152,22 @@ def _unavailable_words(error: Unavailable) -> str:
     if error.status:
         return f"unavailable (HTTP {error.status}) — try again later"
     return "unavailable right now — try again later"
+
+
+def connection_assumptions(*, connection: Connection) -> list[str]:
+    """One line per ASSUMED vendor behaviour: held, fell back (and what DealDesk does instead),
+    or not checked yet. Recorded by the adapters as pages use the connection."""
+    try:
+        report = adapter_for(connection.info()).assumption_report()
+    except UndecryptableSecret as error:
+        return [error.message]
+    lines = []
+    for status in report:
+        line = str(status)
+        if status.state == FELL_BACK:
+            line += f" — {status.assumption.fallback}"
+        lines.append(line)
+    return lines
 
 
 def connection_test(*, connection: Connection) -> ConnectionTestResult:

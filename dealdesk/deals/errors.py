@@ -21,6 +21,7 @@ from django.views.defaults import page_not_found as django_page_not_found
 from dealdesk.connections.models import Connection
 from dealdesk.deals import services
 from dealdesk.providers.base import (
+    QUOTA_SPENT,
     AuthenticationFailed,
     Conflict,
     Forbidden,
@@ -80,6 +81,8 @@ def problem_for(request: HttpRequest, error: ProviderError, connection_slug: str
         )
     if isinstance(error, RateLimited):
         wait = error.retry_after_seconds
+        if error.code == QUOTA_SPENT:  # its message says until when
+            return Problem(error.message, 429, wait, source_label=label)
         when = f"try again in {wait} s" if wait else "try again in a few seconds"
         return Problem(f"{label} is rate-limiting DealDesk: {when}.", 429, wait, source_label=label)
     if isinstance(error, Unavailable):

@@ -165,6 +165,8 @@ def _field_form_again(
     """
     detail, read_problem = get_detail(request, connection_slug, deal_id)
     if detail is None:
+        if problem is None and conflict is not None:  # the refusal is what the user must read
+            problem = problem_for(request, conflict, connection_slug)
         return _field_problem(
             request, connection_slug, deal_id, field_name, problem or read_problem, keep_typed=True
         )

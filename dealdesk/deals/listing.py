@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dealdesk.providers.base import (
+    QUOTA_SPENT,
     STATUSES,
     AuthenticationFailed,
     Forbidden,
@@ -110,6 +111,8 @@ def source_error_for(*, slug: str, label: str, error: ProviderError) -> SourceEr
         wait = f"try again in {seconds} s." if seconds else "try again shortly."
         if error.code == "client_rate_budget":
             message = f"DealDesk paused calls to {label} to stay under its rate limit — {wait}"
+        elif error.code == QUOTA_SPENT:
+            message = error.message
         else:
             message = f"{label} is rate limiting DealDesk — {wait}"
         return SourceError(slug, label, "rate_limited", message, retry_after=seconds)

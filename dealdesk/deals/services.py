@@ -8,6 +8,7 @@ and leaves an audit entry (``audit.py``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -157,6 +158,7 @@ def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
     has not reached it yet is it read live once (and stored)."""
     connection = connection_for_slug(connection_slug)
     adapter = adapter_for_connection(connection)
+    _require_deal_id(connection, adapter, deal_id)
     found = stored_deal(connection, deal_id)
     if found is None:
         if _backfill_done(connection):
@@ -170,6 +172,7 @@ def deal_refresh(*, connection_slug: str, deal_id: str) -> DealDetail:
     """Read the deal live (one call with cached reference data) and update the store."""
     connection = connection_for_slug(connection_slug)
     adapter = adapter_for_connection(connection)
+    _require_deal_id(connection, adapter, deal_id)
     try:
         deal, ref = _fetch_deal(adapter, deal_id, reference_get(adapter=adapter))
     except NotFound:
@@ -181,6 +184,16 @@ def deal_refresh(*, connection_slug: str, deal_id: str) -> DealDetail:
 
 def _backfill_done(connection: Connection) -> bool:
     return SyncState.objects.filter(connection=connection, backfill_done=True).exists()
+
+
+def _require_deal_id(connection: Connection, adapter: Provider, deal_id: str) -> None:
+    """An id that cannot be the vendor's is not found, before anything is sent upstream."""
+    if not adapter.is_deal_id(deal_id):
+        raise NotFound(
+            f"{connection.label} has no such deal.",
+            connection_label=connection.label,
+            code="invalid_deal_id",
+        )
 
 
 def deal_history(*, connection_slug: str, deal_id: str) -> list[AuditEntry]:
@@ -274,7 +287,9 @@ def deal_update(
         return _WritePlan(
             audit_rows,
             conflicts,
-            lambda: adapter.update_deal(deal.id, to_send, ref=ref, idempotency_key=idempotency_key),
+            lambda: adapter.update_deal(
+                deal.id, to_send, ref=ref, idempotency_key=idempotency_key, current=deal
+            ),
         )
 
     return _write(
@@ -455,6 +470,8 @@ def _write_attempt(
 ) -> DealDetail:
     """Re-read, check for conflicts, send only what changed, and audit whatever happens."""
     connection = connection_for_slug(connection_slug)
+    with contextlib.suppress(AuthenticationFailed):  # a key problem is reported (and audited) below
+        _require_deal_id(connection, adapter_for_connection(connection), deal_id)
     if audit_succeeded_before(
         connection_slug=connection.slug, deal_id=deal_id, idempotency_key=idempotency_key
     ):

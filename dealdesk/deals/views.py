@@ -24,7 +24,7 @@ from dealdesk.deals.errors import connection_admin_url, error_page, problem_for
 from dealdesk.deals.forms import FieldEditForm
 from dealdesk.deals.list_context import detail_extras, list_extras
 from dealdesk.deals.roles import can_edit_deals, require_editor
-from dealdesk.deals.templatetags.deal_format import input_value
+from dealdesk.deals.templatetags.deal_format import field_text, input_value
 from dealdesk.providers.base import EditableField, NotFound, ProviderError
 from dealdesk.sync.health import synced_ago
 
@@ -197,15 +197,28 @@ def editable_field(detail: services.DealDetail, name: str) -> EditableField:
 def field_edit_context(
     request: HttpRequest, detail: services.DealDetail, field: EditableField, **extra: Any
 ) -> dict:
+    """The edit form of ``field``. A Save is checked against what the page showed (``seen``,
+    ``shown``, sent by the page's Edit button), not what this read found; when the two differ
+    the form says so before anything is typed."""
+    current_text = input_value(field.kind, field.value)
+    seen, shown = request.GET.get("seen", ""), request.GET.get("shown")
+    page: dict[str, Any] = {"original_text": current_text}
+    if seen:
+        page["seen_updated_at"] = seen
+    if shown is not None:
+        page["original_text"] = shown
+        if shown != current_text:
+            page["changed_since_page"] = changed_since_page(field, detail.deal)
     return detail_context(
-        request,
-        detail,
-        field=field,
-        editing=field.name,
-        form=FieldEditForm(field),
-        original_text=input_value(field.kind, field.value),
-        **extra,
+        request, detail, field=field, editing=field.name, form=FieldEditForm(field), **page, **extra
     )
+
+
+def changed_since_page(field: EditableField, deal) -> str:
+    current = field_text(field, deal)
+    if not current:
+        return f"{field.label} was cleared since you loaded this page."
+    return f"{field.label} changed to “{current}” since you loaded this page."
 
 
 @require_GET

@@ -200,6 +200,8 @@ class DealActions:
     lost_stages: tuple[Stage, ...] = ()  # nodestash: lost stages of the deal's pipeline
     reopen_stages: tuple[Stage, ...] = ()
     reopen_assignees: tuple[Choice, ...] = ()  # Stora only
+    # Why something usually offered is not, in plain words (e.g. a vendor fallback in force).
+    notes: tuple[str, ...] = ()
 
 
 # --- Reference data (cached by the service) --------------------------------------------------
@@ -320,6 +322,11 @@ class Conflict(ProviderError):
         self.fields: tuple[str, ...] = tuple(fields)
 
 
+# ``RateLimited.code`` when a vendor's quota is spent for a long while (a day's): its message
+# says until when, and is shown as it is.
+QUOTA_SPENT = "quota_spent"
+
+
 class RateLimited(ProviderError):
     default_message = "Too many requests."
 
@@ -352,6 +359,12 @@ class Provider(Protocol):
 
     connection: ConnectionInfo
 
+    def is_deal_id(self, deal_id: str) -> bool:
+        """Does ``deal_id`` match the vendor's id pattern? Others are never sent upstream."""
+
+    def assumption_report(self) -> list[Any]:
+        """Which ASSUMED behaviours held and which fell back (``AssumptionStatus`` rows)."""
+
     def ping(self) -> None:
         """One cheap authenticated read; raises on failure (admin "Test connection")."""
 
@@ -371,8 +384,15 @@ class Provider(Protocol):
     def actions(self, deal: Deal, *, ref: ReferenceData) -> DealActions: ...
 
     def update_deal(
-        self, deal_id: str, changes: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
-    ) -> Deal: ...
+        self,
+        deal_id: str,
+        changes: dict[str, Any],
+        *,
+        ref: ReferenceData,
+        idempotency_key: str,
+        current: Deal | None = None,
+    ) -> Deal:
+        """``current``: the deal as just read, for values a field edit keeps (a time of day)."""
 
     def change_stage(
         self, deal: Deal, stage_id: str, *, ref: ReferenceData, idempotency_key: str

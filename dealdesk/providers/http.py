@@ -282,11 +282,17 @@ class ApiTransport:
         error_mapper: ErrorMapper,
         budget: RateBudget,
         extra_headers: Mapping[str, str] | None = None,
+        before_request: Callable[[], None] | None = None,
+        on_headers: Callable[[Mapping[str, str]], None] | None = None,
     ) -> None:
         self.connection = connection
         self.error_mapper = error_mapper
         self.budget = budget
         self.extra_headers = dict(extra_headers or {})
+        # A vendor's own quota: ``before_request`` may refuse a call (``RateLimited``) before
+        # anything is sent; ``on_headers`` sees the headers of every answer, error or not.
+        self.before_request = before_request
+        self.on_headers = on_headers
         self.last_request_id = ""  # of the latest response, success or error (audit trail)
 
     @property
@@ -304,6 +310,8 @@ class ApiTransport:
     ) -> ApiResponse:
         label = self.connection.label
         self.last_request_id = ""
+        if self.before_request is not None:
+            self.before_request()
         priority = _priority.get()
         if method != "GET" and priority == READ:
             priority = WRITE
@@ -338,6 +346,8 @@ class ApiTransport:
             raise Unavailable(
                 f"{label} cannot be reached.", connection_label=label, code="unreachable"
             ) from None
+        if self.on_headers is not None:
+            self.on_headers(response.headers)
         request_id = response.headers.get("X-Request-Id", "")
         try:
             body = response.json() if response.content else None

@@ -6,9 +6,14 @@ Reference: ../shared/api/nodestash.md. nodestash has no status field: a deal's s
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import functools
+import json
+import math
 import re
+import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,9 +21,11 @@ from urllib.parse import quote
 
 from django.core.cache import cache
 
+from dealdesk.providers.assumptions import Assumption, AssumptionLog, AssumptionStatus
 from dealdesk.providers.base import (
     LOST,
     OPEN,
+    QUOTA_SPENT,
     WON,
     AuthenticationFailed,
     Conflict,
@@ -45,9 +52,18 @@ from dealdesk.providers.base import (
 from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
 
 # --- ASSUMED behaviours (../shared/api/nodestash.md §16): each one lives here and only here ----
+# A read that relies on one has a fallback, named next to it (``N_A1``…): when nodestash proves
+# the guess wrong, the adapter uses the fallback and records it (``assumptions.py``; the admin's
+# connection page lists them).
 
 # N-A1: ``include`` embeds each object's flat attributes under attributes.<key>, or null.
 N_A1_INCLUDE = "contact,company,pipeline,stage"
+N_A1_KEYS = ("contact", "company", "pipeline", "stage")
+N_A1 = Assumption(
+    "N-A1",
+    "include shape",
+    "DealDesk unwraps the attributes of each embedded {id, type, attributes} object",
+)
 # N-A2: PATCH ``tags`` replaces the whole list, so we always send the full list.
 N_A2_TAGS_REPLACE = True
 # N-A3: PATCH with null clears a nullable field (value, expected_close_date).
@@ -60,10 +76,20 @@ N_A5_OWNER_READ_ONLY = True
 N_A6_IDEMPOTENT_PATCH = True
 # N-A7: PATCH accepts expected_close_date (and currency, contact_id, company_id).
 N_A7_EXTRA_PATCH_FIELDS = ("currency", "contact_id", "company_id", "expected_close_date")
+# N-A8: a cursor keeps working when ``limit`` changes between pages (§20).
+N_A8 = Assumption(
+    "N-A8",
+    "cursor with another limit",
+    "DealDesk follows each cursor with the page size it was issued with (pages may come back "
+    "shorter or longer than asked)",
+)
+ASSUMPTIONS = (N_A1, N_A8)
 
 # --- Plain vendor facts -------------------------------------------------------------------------
 
 PROVIDER = "nodestash"
+DEAL_ID_PATTERN = re.compile(r"^dl_[A-Za-z0-9]+$")  # path ids must match their prefix (§1)
+STAGES_CURSOR = "stages:"  # our cursor over several stage_id queries (won and lost lists)
 PAGE_LIMIT = 100  # the documented maximum; always sent (§14 pitfall 3)
 MAX_REFERENCE_PAGES = 20
 DEFAULT_BURST_LIMIT = 5  # Free plan; replaced by X-RateLimit-Burst-Limit once seen (§11)
@@ -85,6 +111,7 @@ NODESTASH_TO_FIELD = {
     "tags": "tags",
     "expected_close_date": "expected_close_date",
     N_A4_STAGE_FIELD: "stage",
+    "cursor": "cursor",  # a list query's cursor (N-A8)
 }
 SORT_UPSTREAM = {
     "-updated_at": "-updated_at",
@@ -102,12 +129,18 @@ def burst_cache_key(api_key: str) -> str:
 
 
 def daily_quota_cache_key(api_key: str) -> str:
+    """The daily quota as the last answer reported it (the sync paces itself by it)."""
     return f"dealdesk:nodestash:daily-quota:{key_fingerprint(api_key)}"
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
     return int(raw) if raw and raw.strip().isdigit() else None
+
+
+def quota_cache_key(api_key: str) -> str:
+    """When set: the epoch the spent daily quota resets at (§11, per workspace)."""
+    return f"dealdesk:nodestash:quota-spent:{key_fingerprint(api_key)}"
 
 
 # --- Errors -------------------------------------------------------------------------------------
@@ -167,6 +200,22 @@ def _field_errors(details: Any, message: str) -> dict[str, list[str]]:
     if not field_errors:
         field_errors["__all__"] = [message or "The change was refused."]
     return field_errors
+
+
+def _seconds_until_epoch(raw: Any) -> float | None:
+    """Seconds until a Unix time in a header (within two days), or None."""
+    try:
+        seconds = float(str(raw).strip()) - time.time()
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds < 86400 * 2 else None
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def _seconds(raw: Any) -> float | None:
@@ -261,6 +310,87 @@ def _json_number(amount: Any) -> int | float:
     return float(decimal)  # two decimal places survive the float round trip
 
 
+# --- Cursors over several stages (won and lost lists) ------------------------------------------
+
+
+def _split_cursor(cursor: str | None) -> tuple[int | None, str | None]:
+    """Our ``"<limit>:<upstream cursor>"`` -> (limit, upstream); a bare cursor has no limit."""
+    if not cursor:
+        return None, None
+    head, separator, rest = cursor.partition(":")
+    if separator and head.isdigit() and rest:
+        return int(head), rest
+    return None, cursor
+
+
+class _StageChunk:
+    """One stage's fetched rows on this page and where that stage stands upstream."""
+
+    def __init__(self, deals: list[Deal], cursor: str | None, skip: int, next_cursor) -> None:
+        self.deals, self.cursor, self.skip, self.next_cursor = deals, cursor, skip, next_cursor
+        self.index = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.index >= len(self.deals)
+
+    @property
+    def head(self) -> Deal:
+        return self.deals[self.index]
+
+    def position(self) -> list[Any] | None:
+        if not self.exhausted:
+            return [self.cursor, self.skip + self.index]
+        return [self.next_cursor, 0] if self.next_cursor else None
+
+
+def _encode_stage_positions(positions: dict[str, Any]) -> str:
+    raw = json.dumps(positions, separators=(",", ":"), sort_keys=True).encode()
+    return STAGES_CURSOR + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_stage_positions(cursor: str | None, stage_ids: list[str]) -> dict[str, Any]:
+    """Each stage's ``[upstream cursor, rows to skip]``, or None once it is done; a missing or
+    unreadable cursor starts every stage from the top."""
+    start: dict[str, Any] = {stage_id: [None, 0] for stage_id in stage_ids}
+    if not cursor or not cursor.startswith(STAGES_CURSOR):
+        return start
+    encoded = cursor[len(STAGES_CURSOR) :]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return start
+    if not isinstance(decoded, dict):
+        return start
+    positions: dict[str, Any] = {}
+    for stage_id in stage_ids:
+        position = decoded.get(stage_id, [None, 0])
+        valid = (
+            isinstance(position, list)
+            and len(position) == 2
+            and isinstance(position[0], str | None)
+            and isinstance(position[1], int)
+            and position[1] >= 0
+        )
+        positions[stage_id] = position if valid else None
+    return positions
+
+
+def _merge_key(sort: str):
+    """The order nodestash lists in (§5; the sandbox puts nulls last both ways), for merging."""
+    descending, name = sort.startswith("-"), sort.lstrip("-")
+
+    def key(deal: Deal) -> tuple[bool, Any]:
+        if name == "value":
+            amount = deal.value.amount if deal.value else None
+            return (amount is None, -amount if descending and amount is not None else amount or 0)
+        moment = deal.updated_at if name == "updated_at" else deal.created_at
+        stamp = moment.timestamp() if moment else 0.0
+        return (moment is None, -stamp if descending else stamp)
+
+    return key
+
+
 # --- Adapter ------------------------------------------------------------------------------------
 
 
@@ -278,37 +408,66 @@ class NodestashAdapter:
             connection,
             error_mapper=functools.partial(map_error, label=self.label),
             budget=self.budget,
+            before_request=self._refuse_when_quota_spent,
+            on_headers=self._learn_limits,
         )
+        self.assumptions = AssumptionLog(connection, ASSUMPTIONS)
+
+    def assumption_report(self) -> list[AssumptionStatus]:
+        return self.assumptions.report()
+
+    @staticmethod
+    def is_deal_id(deal_id: str) -> bool:
+        """Could this be a nodestash deal id? Anything else is never sent upstream."""
+        return bool(DEAL_ID_PATTERN.match(str(deal_id)))
 
     # --- HTTP -----------------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
-        response = self.transport.request(method, path, **kwargs)
-        self._learn_burst_limit(response.headers)
-        self._learn_daily_quota(response.headers)
-        return response
-
-    def _learn_daily_quota(self, headers: Mapping[str, str]) -> None:
-        """§11, §18: X-RateLimit-Limit / -Remaining / -Reset are the workspace's daily quota."""
-        limit = _header_int(headers, "X-RateLimit-Limit")
-        remaining = _header_int(headers, "X-RateLimit-Remaining")
-        resets_at = _header_int(headers, "X-RateLimit-Reset")
-        if limit and remaining is not None and resets_at:
-            cache.set(
-                daily_quota_cache_key(self.connection.api_key),
-                DailyQuota(limit, remaining, float(resets_at)),
-                timeout=2 * 86400,
-            )
+        return self.transport.request(method, path, **kwargs)
 
     def daily_quota(self) -> DailyQuota | None:
         quota = cache.get(daily_quota_cache_key(self.connection.api_key))
         return quota if isinstance(quota, DailyQuota) else None
 
-    def _learn_burst_limit(self, headers: Mapping[str, str]) -> None:
-        """§11: read the plan's burst limit from the headers; later budgets use it."""
+    def _learn_limits(self, headers: Mapping[str, str]) -> None:
+        """§11, §18, from every answer: the plan's burst limit (later budgets use it), the
+        daily quota (the sync paces itself by it), and a daily quota at 0 (no more calls until
+        ``X-RateLimit-Reset``)."""
+        limit = _header_int(headers, "X-RateLimit-Limit")
+        left = _header_int(headers, "X-RateLimit-Remaining")
+        resets_at = _header_int(headers, "X-RateLimit-Reset")
+        if limit and left is not None and resets_at:
+            cache.set(
+                daily_quota_cache_key(self.connection.api_key),
+                DailyQuota(limit, left, float(resets_at)),
+                timeout=2 * 86400,
+            )
         raw = headers.get("X-RateLimit-Burst-Limit")
         if raw and raw.strip().isdigit() and int(raw) > 0:
             cache.set(burst_cache_key(self.connection.api_key), int(raw), timeout=None)
+        remaining = (headers.get("X-RateLimit-Remaining") or "").strip()
+        reset = _seconds_until_epoch(headers.get("X-RateLimit-Reset"))
+        if remaining == "0" and reset:
+            cache.set(
+                quota_cache_key(self.connection.api_key),
+                time.time() + reset,
+                timeout=math.ceil(reset) + 1,
+            )
+
+    def _refuse_when_quota_spent(self) -> None:
+        resets_at = cache.get(quota_cache_key(self.connection.api_key))
+        if not isinstance(resets_at, int | float) or resets_at <= time.time():
+            return
+        wait = resets_at - time.time()
+        clock = dt.datetime.fromtimestamp(resets_at, dt.UTC).strftime("%H:%M")
+        raise RateLimited(
+            f"{self.label}'s daily request quota is used up: DealDesk makes no calls to it "
+            f"until it resets at {clock} UTC (in {_duration(wait)}).",
+            retry_after=wait,
+            connection_label=self.label,
+            code=QUOTA_SPENT,
+        )
 
     def _unreadable(self, response: ApiResponse) -> Unavailable:
         return Unavailable(
@@ -350,8 +509,11 @@ class NodestashAdapter:
             if not cursor:
                 return
 
-    @staticmethod
-    def _deal_path(deal_id: str) -> str:
+    def _deal_path(self, deal_id: str) -> str:
+        if not self.is_deal_id(deal_id):
+            raise NotFound(
+                f"Not found in {self.label}.", connection_label=self.label, code="invalid_deal_id"
+            )
         return f"/deals/{quote(str(deal_id), safe='')}"
 
     # --- Reads ----------------------------------------------------------------------------------
@@ -371,29 +533,101 @@ class NodestashAdapter:
     def list_deals(
         self, query: DealQuery, *, ref: ReferenceData, cursor: str | None, limit: int
     ) -> DealPage:
-        params: dict[str, Any] = {
-            "limit": max(1, min(PAGE_LIMIT, int(limit))),
-            "sort": SORT_UPSTREAM.get(query.sort, DEFAULT_SORT),
-        }
+        limit = max(1, min(PAGE_LIMIT, int(limit)))
+        params: dict[str, Any] = {"sort": SORT_UPSTREAM.get(query.sort, DEFAULT_SORT)}
         if query.pipeline_id:
             params["pipeline_id"] = query.pipeline_id
-        stage_id = query.stage_id or self._only_stage_of_status(query, ref)
-        if stage_id:
-            params["stage_id"] = stage_id
-        if cursor:
-            params["cursor"] = cursor
-        items, next_cursor = self._many(self._request("GET", "/deals", params=params))
+        stage_ids = [query.stage_id] if query.stage_id else self._stages_of_status(query, ref)
+        if stage_ids is not None and not stage_ids:
+            return DealPage((), None, total=0)  # no stage has that status
+        if stage_ids is not None and len(stage_ids) > 1:
+            return self._stages_page(params, stage_ids, ref, cursor, limit)
+        if cursor and cursor.startswith(STAGES_CURSOR):
+            cursor = None  # the stages changed since that page: start again from the top
+        if stage_ids:
+            params["stage_id"] = stage_ids[0]
+        items, next_cursor = self._deals_page(params, cursor, limit)
         return DealPage(tuple(self._deal(raw, ref) for raw in items), next_cursor, total=None)
 
     @staticmethod
-    def _only_stage_of_status(query: DealQuery, ref: ReferenceData) -> str | None:
-        """A status can go upstream only as one ``stage_id``: one pipeline with one such stage.
-        Otherwise the service filters status locally (§5)."""
-        if not query.status or not query.pipeline_id:
+    def _stages_of_status(query: DealQuery, ref: ReferenceData) -> list[str] | None:
+        """A status goes upstream as ``stage_id`` (§5): won and lost as one query per stage of
+        that type; open only when one stage is open (else the service filters locally). None:
+        ask without a stage."""
+        if not query.status:
             return None
-        pipeline = ref.pipeline(query.pipeline_id)
-        stages = pipeline.stages_of_type(query.status) if pipeline else ()
-        return stages[0].id if len(stages) == 1 else None
+        pipelines = [ref.pipeline(query.pipeline_id)] if query.pipeline_id else ref.pipelines
+        stage_ids = [
+            s.id for p in pipelines if p is not None for s in p.stages_of_type(query.status) if s.id
+        ]
+        if query.status == OPEN and len(stage_ids) != 1:
+            return None
+        return stage_ids
+
+    def _deals_page(
+        self, params: dict[str, Any], cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One ``GET /deals``. Our cursor carries the limit it was issued with (N-A8 fallback:
+        a cursor that must keep its page size is followed with that size)."""
+        issued_limit, upstream = _split_cursor(cursor)
+        changed = upstream is not None and issued_limit is not None and issued_limit != limit
+        if changed and self.assumptions.fell_back(N_A8):
+            limit, changed = issued_limit, False
+        request = {**params, "limit": limit, **({"cursor": upstream} if upstream else {})}
+        try:
+            items, next_cursor = self._many(self._request("GET", "/deals", params=request))
+        except ValidationFailed as error:
+            if not changed or "cursor" not in error.field_errors:
+                raise
+            self.assumptions.fall_back(
+                N_A8, f"{error.status or 400} on a cursor followed with another limit"
+            )
+            limit = issued_limit
+            request["limit"] = limit
+            items, next_cursor = self._many(self._request("GET", "/deals", params=request))
+        else:
+            if changed:
+                self.assumptions.held(N_A8)
+        return items, (f"{limit}:{next_cursor}" if next_cursor else None)
+
+    def _stages_page(
+        self,
+        params: dict[str, Any],
+        stage_ids: list[str],
+        ref: ReferenceData,
+        cursor: str | None,
+        limit: int,
+    ) -> DealPage:
+        """The deals of several stages in one order: one query per stage, merged here. Our
+        cursor keeps each stage's place (its upstream cursor and the rows already taken)."""
+        positions = _decode_stage_positions(cursor, stage_ids)
+        chunks: dict[str, _StageChunk] = {}
+        for stage_id, position in positions.items():
+            if position is None:
+                continue
+            stage_cursor, skip = position
+            items, next_cursor = self._deals_page(
+                {**params, "stage_id": stage_id}, stage_cursor, min(PAGE_LIMIT, skip + limit)
+            )
+            deals = [self._deal(raw, ref) for raw in items][skip:]
+            chunks[stage_id] = _StageChunk(deals, stage_cursor, skip, next_cursor)
+        sort_key = _merge_key(params["sort"])
+        taken: list[Deal] = []
+        while len(taken) < limit:
+            if any(c.exhausted and c.next_cursor for c in chunks.values()):
+                break  # that stage's next row is not fetched yet: the page ends short
+            ready = [c for c in chunks.values() if not c.exhausted]
+            if not ready:
+                break
+            best = min(ready, key=lambda c: (sort_key(c.head), c.head.id))
+            taken.append(best.head)
+            best.index += 1
+        after = {
+            stage_id: (chunks[stage_id].position() if stage_id in chunks else None)
+            for stage_id in positions
+        }
+        more = any(position is not None for position in after.values())
+        return DealPage(tuple(taken), _encode_stage_positions(after) if more else None, total=None)
 
     def get_deal(self, deal_id: str, *, ref: ReferenceData) -> Deal:
         response = self._request("GET", self._deal_path(deal_id), params={"include": N_A1_INCLUDE})
@@ -401,7 +635,23 @@ class NodestashAdapter:
 
     # --- Parsing --------------------------------------------------------------------------------
 
+    def _unwrap_included(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """N-A1, or its fallback: objects embedded in {id, type, attributes} are unwrapped."""
+        enveloped = [
+            key
+            for key in N_A1_KEYS
+            if isinstance(raw.get(key), dict) and isinstance(raw[key].get("attributes"), dict)
+        ]
+        if not enveloped:
+            if any(isinstance(raw.get(key), dict) for key in N_A1_KEYS):
+                self.assumptions.held(N_A1)
+            return raw
+        self.assumptions.fall_back(N_A1, "objects came in {id, type, attributes}")
+        return {**raw, **{key: _attributes(raw[key]) for key in enveloped}}
+
     def _deal(self, raw: dict[str, Any], ref: ReferenceData, *, embedded: bool = False) -> Deal:
+        if embedded:
+            raw = self._unwrap_included(raw)
         pipeline_id = _text(raw.get("pipeline_id"))
         stage_id = _text(raw.get("stage_id"))
         pipeline = ref.pipeline(pipeline_id)
@@ -525,7 +775,13 @@ class NodestashAdapter:
         return self._deal(self._one(response), ref)
 
     def update_deal(
-        self, deal_id: str, changes: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+        self,
+        deal_id: str,
+        changes: dict[str, Any],
+        *,
+        ref: ReferenceData,
+        idempotency_key: str,
+        current: Deal | None = None,
     ) -> Deal:
         body: dict[str, Any] = {}
         for name, value in changes.items():

@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from dealdesk.providers.assumptions import Assumption, AssumptionLog, AssumptionStatus
 from dealdesk.providers.base import (
     LOST,
     OPEN,
@@ -45,14 +47,37 @@ from dealdesk.providers.base import (
 from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
 
 # --- ASSUMED behaviours (../shared/api/stora.md §13): each one is coded here only ------------
+# A read that relies on one has a fallback, named next to it (``S_A1``…): when Stora proves the
+# guess wrong, the adapter uses the fallback from then on for this connection and records it
+# (``assumptions.py``; the admin's connection page lists them).
 
 # S-A1: the deals list sorts by created_at|updated_at with sort_direction ASC|DESC.
 S_A1_SORT_FIELDS = {"-updated_at": ("updated_at", "DESC"), "updated_at": ("updated_at", "ASC")}
 S_A1_DEFAULT_SORT = ("updated_at", "DESC")  # name/value sorts are done by the service
+S_A1_SORT_PARAMS = ("sort_by", "sort_direction")
+S_A1_LOCAL_SORT_MAX_PAGES = 20  # fallback: at most 2,000 deals are read and sorted per page
+S_A1 = Assumption(
+    "S-A1",
+    "deals list sort",
+    "lists come in Stora's own order and DealDesk sorts them itself, reading "
+    f"every deal (up to {S_A1_LOCAL_SORT_MAX_PAGES * 100}) for each page",
+)
 # S-A2: the deals list filters on status, stage_id and search (our DealQuery field -> param).
 S_A2_FILTER_PARAMS = {"status": "status", "stage_id": "stage_id", "search": "search"}
+S_A2 = Assumption(
+    "S-A2",
+    "deals list filters",
+    "the refused filter is no longer sent and DealDesk filters the rows itself (pages may "
+    "come back shorter)",
+)
 # S-A3: show accepts expand=assignee,creator,contact,site,stage, replacing {id} by the object.
 S_A3_EXPAND = "assignee,creator,contact,site,stage"
+S_A3 = Assumption(
+    "S-A3",
+    "expand",
+    "deals are read without expand (retried once, then never sent) and names come from the "
+    "cached staff, contact and site lists",
+)
 # S-A4: PATCH field names; our field name -> Stora's.
 S_A4_PATCH_FIELDS = {
     "name": "name",
@@ -76,6 +101,14 @@ S_A8_REOPEN_OMITS_DEFAULT_STAGE = True
 # S-A9: GET /2025-09/staff?page&limit -> {"staff": [{id, name, email, ...}], "meta"}.
 S_A9_STAFF_PATH = "/2025-09/staff"
 S_A9_STAFF_KEY = "staff"
+S_A9_FALLBACK_EXPAND = "assignee"  # list rows then carry their assignee's name (S-A3)
+S_A9 = Assumption(
+    "S-A9",
+    "staff endpoint",
+    "assignee names come from expand=assignee, and the Assignee field cannot be changed in "
+    "DealDesk (the detail page says why)",
+)
+ASSUMPTIONS = (S_A1, S_A2, S_A3, S_A9)
 
 
 # S-A10: rate limits are counted per token, so the client budget is scoped to the API key.
@@ -87,6 +120,7 @@ def s_a10_budget_scope(connection: ConnectionInfo) -> str:
 
 PROVIDER = "stora"
 PIPELINE_ID = "stora"
+DEAL_ID_PATTERN = re.compile(r"^deal_[A-Za-z0-9]+$")  # ids are prefixed (§1, CONFIRMED)
 RATE_LIMITS = [(10, 1), (60, 60)]  # 10/s and 60/min (§9, CONFIRMED)
 MAX_PAGE_LIMIT = 100
 MAX_REFERENCE_PAGES = 20
@@ -94,6 +128,7 @@ UNTITLED = "(untitled)"
 API_CREATOR = "API"
 DELETED_STAGE = "Deleted stage"
 UNKNOWN_STATUS = "unknown"
+URL_PARAM_ERROR = "invalid_url_param"  # a 422 about a query parameter (§10)
 # A Stora JSON pointer's first segment -> our field name (§10); anything else is "__all__".
 POINTER_FIELDS = {
     **{stora: ours for ours, stora in S_A4_PATCH_FIELDS.items()},
@@ -137,7 +172,9 @@ def map_stora_error(
     if status == 422 or (status == 400 and code in ("invalid_request", "invalid_content")):
         return ValidationFailed(
             f"{label} refused the change: {message}" if message else None,
-            field_errors=_field_errors(error.get("details"), message),
+            field_errors=_field_errors(
+                error.get("details"), message, url_params=code == URL_PARAM_ERROR
+            ),
             **common,
         )
     if status == 429:
@@ -149,14 +186,18 @@ def map_stora_error(
     return Unavailable(f"{label} is unavailable right now.", **common)
 
 
-def _field_errors(details: Any, message: str) -> dict[str, list[str]]:
+def _field_errors(details: Any, message: str, *, url_params: bool = False) -> dict[str, list[str]]:
+    """Errors by our field name; for a refused query parameter, by the parameter's name."""
     field_errors: dict[str, list[str]] = {}
     for detail in details if isinstance(details, list) else []:
         if not isinstance(detail, dict):
             continue
         pointer = detail.get("pointer") if isinstance(detail.get("pointer"), str) else ""
         first_segment = pointer.lstrip("/").split("/")[0]
-        ours = POINTER_FIELDS.get(first_segment, "__all__")
+        if url_params:
+            ours = first_segment or "__all__"
+        else:
+            ours = POINTER_FIELDS.get(first_segment, "__all__")
         field_errors.setdefault(ours, []).append(_detail_text(detail.get("message"), pointer))
     if not field_errors:
         field_errors["__all__"] = [message or "The change was refused."]
@@ -209,21 +250,25 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _date_time_value(value: Any) -> str | None:
-    """A move-in date (date, datetime or ``YYYY-MM-DD``) as Stora's date-time, or None."""
+def _date_time_value(value: Any, keep_time_of: dt.datetime | None = None) -> str | None:
+    """A move-in date (date, datetime or ``YYYY-MM-DD``) as Stora's date-time, or None. A plain
+    date keeps the time of day of ``keep_time_of`` (the stored move-in), else midnight UTC."""
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dt.date):
-        return f"{value.isoformat()}T00:00:00Z"
-    try:
-        return f"{dt.date.fromisoformat(str(value)[:10]).isoformat()}T00:00:00Z"
-    except ValueError:
-        raise ValidationFailed(
-            "Enter a valid date.", field_errors={"starts_at": ["Enter a valid date."]}
-        ) from None
+        day = value
+    else:
+        try:
+            day = dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            raise ValidationFailed(
+                "Enter a valid date.", field_errors={"starts_at": ["Enter a valid date."]}
+            ) from None
+    time_of_day = keep_time_of.astimezone(dt.UTC).time() if keep_time_of else dt.time()
+    return dt.datetime.combine(day, time_of_day).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- Adapter ---------------------------------------------------------------------------------
@@ -239,6 +284,18 @@ class StoraAdapter:
             error_mapper=functools.partial(map_stora_error, label=connection.label),
             budget=RateBudget(scope=s_a10_budget_scope(connection), limits=list(RATE_LIMITS)),
         )
+        self.assumptions = AssumptionLog(connection, ASSUMPTIONS)
+        # S-A1 fallback: the deals read and sorted here, per query, for this adapter's life (a
+        # name-sorted list pages through them with one adapter: they are read once).
+        self._sorted_here: dict[str, list[Deal]] = {}
+
+    def assumption_report(self) -> list[AssumptionStatus]:
+        return self.assumptions.report()
+
+    @staticmethod
+    def is_deal_id(deal_id: str) -> bool:
+        """Could this be a Stora deal id? Anything else is never sent upstream."""
+        return bool(DEAL_ID_PATTERN.match(str(deal_id)))
 
     @property
     def budget(self) -> RateBudget:
@@ -265,7 +322,7 @@ class StoraAdapter:
         pipeline = Pipeline(PIPELINE_ID, self.connection.label, tuple(stages))
         names: dict[str, str] = {}
         staff = []
-        for row in self._get_all(S_A9_STAFF_PATH, S_A9_STAFF_KEY):
+        for row in self._staff_rows():
             staff_id = _text(row.get("id"))
             if staff_id:
                 names[staff_id] = _text(row.get("name")) or _text(row.get("email")) or staff_id
@@ -281,6 +338,18 @@ class StoraAdapter:
                 names[site_id] = _text(row.get("name")) or site_id
         staff.sort(key=lambda choice: choice.label.casefold())
         return ReferenceData(pipelines=(pipeline,), staff=tuple(staff), names=names)
+
+    def _staff_rows(self) -> list[dict[str, Any]]:
+        """S-A9, or its fallback: no staff list (names then come from expand)."""
+        if self.assumptions.fell_back(S_A9):
+            return []
+        try:
+            rows = list(self._get_all(S_A9_STAFF_PATH, S_A9_STAFF_KEY))
+        except NotFound as error:
+            self.assumptions.fall_back(S_A9, str(error.status or 404))
+            return []
+        self.assumptions.held(S_A9)
+        return rows
 
     def list_deals(
         self, query: DealQuery, *, ref: ReferenceData, cursor: str | None, limit: int
@@ -298,8 +367,18 @@ class StoraAdapter:
         return self._list_window(query, ref=ref, offset=offset, limit=limit, max_calls=None)
 
     def get_deal(self, deal_id: str, *, ref: ReferenceData) -> Deal:
-        response = self._get(self._deal_path(deal_id), {"expand": S_A3_EXPAND})
-        return self._deal_from(response, ref=ref, deal_id=deal_id)
+        path = self._deal_path(deal_id)
+        if not self.assumptions.fell_back(S_A3):
+            try:
+                response = self._get(path, {"expand": S_A3_EXPAND})
+            except ValidationFailed as error:
+                if "expand" not in _refused_params(error, {"expand"}):
+                    raise
+                self.assumptions.fall_back(S_A3, f"{error.status or 422} on expand")
+            else:
+                self.assumptions.held(S_A3)
+                return self._deal_from(response, ref=ref, deal_id=deal_id)
+        return self._deal_from(self._get(path), ref=ref, deal_id=deal_id)
 
     # --- what the UI may offer ----------------------------------------------------------------
 
@@ -309,7 +388,8 @@ class StoraAdapter:
         if owner_id and all(choice.value != owner_id for choice in ref.staff):
             choices.append(Choice(owner_id, deal.owner.name if deal.owner else owner_id))
         raw_name = deal.raw.get("name")
-        return [
+        assignee = EditableField("assignee", "Assignee", "select", owner_id, choices=tuple(choices))
+        fields = [
             EditableField(
                 "name", "Name", "text", raw_name if isinstance(raw_name, str) else "", required=True
             ),
@@ -320,8 +400,18 @@ class StoraAdapter:
                 "date",
                 deal.starts_at.astimezone(dt.UTC).date() if deal.starts_at else None,
             ),
-            EditableField("assignee", "Assignee", "select", owner_id, choices=tuple(choices)),
         ]
+        if not self.assumptions.fell_back(S_A9):  # no staff list: nobody to choose from
+            fields.append(assignee)
+        return fields
+
+    def _notes(self) -> tuple[str, ...]:
+        if self.assumptions.fell_back(S_A9):
+            return (
+                f"Assignee cannot be changed in DealDesk: {self.connection.label} offers no "
+                "staff list to choose from. Change it in Stora.",
+            )
+        return ()
 
     def actions(self, deal: Deal, *, ref: ReferenceData) -> DealActions:
         stages = self._stages(ref)
@@ -332,20 +422,35 @@ class StoraAdapter:
                 can_win=True,
                 can_lose=True,
                 lost_reasons=tuple(Choice(r, humanise(r)) for r in S_A7_LOST_REASONS),
+                notes=self._notes(),
             )
         if deal.status in (WON, LOST):
-            return DealActions(can_reopen=True, reopen_stages=stages, reopen_assignees=ref.staff)
-        return DealActions()
+            return DealActions(
+                can_reopen=True,
+                reopen_stages=stages,
+                reopen_assignees=ref.staff,
+                notes=self._notes(),
+            )
+        return DealActions(notes=self._notes())
 
     # --- writes -------------------------------------------------------------------------------
 
     def update_deal(
-        self, deal_id: str, changes: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+        self,
+        deal_id: str,
+        changes: dict[str, Any],
+        *,
+        ref: ReferenceData,
+        idempotency_key: str,
+        current: Deal | None = None,
     ) -> Deal:
-        """PATCH only the given fields. Stora documents no idempotency for PATCH (§9): no key."""
+        """PATCH only the given fields. Stora documents no idempotency for PATCH (§9): no key.
+        ``current`` is the deal as just read: a new move-in date keeps its time of day."""
         body: dict[str, Any] = {}
         for field, value in changes.items():
             stora_field = S_A4_PATCH_FIELDS.get(field)
+            if field == "assignee" and self.assumptions.fell_back(S_A9):
+                stora_field = None
             if stora_field is None:
                 raise ValidationFailed(
                     f"{field} cannot be changed in {self.connection.label}.",
@@ -357,7 +462,7 @@ class StoraAdapter:
             elif field == "note":
                 body[stora_field] = str(value) if value not in (None, "") else None
             elif field == "starts_at":
-                body[stora_field] = _date_time_value(value)
+                body[stora_field] = _date_time_value(value, current.starts_at if current else None)
             else:
                 body[stora_field] = {"id": str(value)} if value not in (None, "") else None
         if not body:
@@ -370,9 +475,13 @@ class StoraAdapter:
         if deal.status == OPEN:
             body = {S_A5_STAGE_PATCH_FIELD: {"id": stage_id}}
             return self._write("PATCH", deal.id, "", body, ref=ref, previous=deal)
-        if deal.status in (WON, LOST):  # S-A5: a closed deal moves by reopening it there
-            return self.reopen(
-                deal, stage_id=stage_id, assignee_id=None, ref=ref, idempotency_key=idempotency_key
+        if deal.status in (WON, LOST):  # S-A5: only a reopen moves a closed deal, on purpose
+            raise Conflict(
+                f"This deal is {deal.status}: its stage changes only when it is reopened. "
+                "Use Reopen and choose the stage.",
+                current=deal,
+                code="closed_deal",
+                connection_label=self.connection.label,
             )
         raise Conflict(
             f"A deal that is {humanise(deal.status).lower()} cannot change stage.",
@@ -423,11 +532,15 @@ class StoraAdapter:
         return response
 
     def _get_all(
-        self, path: str, key: str, params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        key: str,
+        params: Mapping[str, Any] | None = None,
+        max_pages: int = MAX_REFERENCE_PAGES,
     ) -> Iterator[dict[str, Any]]:
         """Every row of a lookup list: ``limit=100`` while ``next`` is not null (§8), capped."""
         page = 1
-        for _ in range(MAX_REFERENCE_PAGES):
+        for _ in range(max_pages):
             body = self._get(path, {**(params or {}), "page": page, "limit": MAX_PAGE_LIMIT}).body
             yield from (row for row in _list(body.get(key)) if isinstance(row, dict))
             next_page = _int(_dict(_dict(body.get("meta")).get("pagination")).get("next"))
@@ -471,8 +584,13 @@ class StoraAdapter:
             request_id=response.request_id,
         )
 
-    @staticmethod
-    def _deal_path(deal_id: str) -> str:
+    def _deal_path(self, deal_id: str) -> str:
+        if not self.is_deal_id(deal_id):
+            raise NotFound(
+                f"Not found in {self.connection.label}.",
+                connection_label=self.connection.label,
+                code="invalid_deal_id",
+            )
         return "/2025-09/deals/" + quote(str(deal_id), safe="")
 
     @staticmethod
@@ -483,13 +601,34 @@ class StoraAdapter:
     # --- listing ------------------------------------------------------------------------------
 
     def _list_params(self, query: DealQuery) -> dict[str, Any]:
-        sort_by, direction = S_A1_SORT_FIELDS.get(query.sort, S_A1_DEFAULT_SORT)
-        params: dict[str, Any] = {"sort_by": sort_by, "sort_direction": direction}
+        """The deals list's query, without what this connection's Stora refused (S-A1..3)."""
+        params: dict[str, Any] = {}
+        if not self.assumptions.fell_back(S_A1):
+            params["sort_by"], params["sort_direction"] = S_A1_SORT_FIELDS.get(
+                query.sort, S_A1_DEFAULT_SORT
+            )
+        refused = self.assumptions.refused(S_A2)
         for field, param in S_A2_FILTER_PARAMS.items():
             value = getattr(query, field)
-            if value:
+            if value and param not in refused:
                 params[param] = value
+        if self.assumptions.fell_back(S_A9) and not self.assumptions.fell_back(S_A3):
+            params["expand"] = S_A9_FALLBACK_EXPAND
         return params
+
+    def _learn_refused(self, error: ValidationFailed, params: Mapping[str, Any]) -> bool:
+        """Record which assumed list parameters a 422 refused; False when it was none of them
+        (then the error is real and goes to the caller)."""
+        refused = _refused_params(error, set(params) - {"page", "limit"})
+        detail = f"{error.status or 422} on " + ", ".join(sorted(refused))
+        if refused & set(S_A1_SORT_PARAMS):
+            self.assumptions.fall_back(S_A1, detail, refused=refused & set(S_A1_SORT_PARAMS))
+        filters = refused & set(S_A2_FILTER_PARAMS.values())
+        if filters:
+            self.assumptions.fall_back(S_A2, detail, refused=filters)
+        if "expand" in refused:
+            self.assumptions.fall_back(S_A3, detail)
+        return bool(refused)
 
     def _list_window(
         self,
@@ -503,7 +642,40 @@ class StoraAdapter:
         if query.pipeline_id and query.pipeline_id != PIPELINE_ID:
             return DealPage(deals=(), next_cursor=None, total=0)
         offset, limit = max(0, int(offset)), max(1, int(limit))
-        params = self._list_params(query)
+        for _attempt in range(len(ASSUMPTIONS)):  # each refusal is learned, then retried
+            params = self._list_params(query)
+            try:
+                if self.assumptions.fell_back(S_A1):
+                    page = self._locally_sorted_window(query, params, ref, offset, limit)
+                else:
+                    page = self._upstream_window(params, ref, offset, limit, max_calls)
+            except ValidationFailed as error:
+                if not self._learn_refused(error, params):
+                    raise
+                continue
+            self._list_params_held(params)
+            return page
+        raise Unavailable(
+            f"{self.connection.label} refused every way DealDesk lists deals.",
+            connection_label=self.connection.label,
+        )
+
+    def _list_params_held(self, params: Mapping[str, Any]) -> None:
+        if "sort_by" in params:
+            self.assumptions.held(S_A1)
+        if set(params) & set(S_A2_FILTER_PARAMS.values()):
+            self.assumptions.held(S_A2)
+        if "expand" in params:
+            self.assumptions.held(S_A3)
+
+    def _upstream_window(
+        self,
+        params: dict[str, Any],
+        ref: ReferenceData,
+        offset: int,
+        limit: int,
+        max_calls: int | None,
+    ) -> DealPage:
         deals: list[Deal] = []
         position, end, total, calls = offset, offset + limit, None, 0
         while position < end and (max_calls is None or calls < max_calls):
@@ -524,6 +696,36 @@ class StoraAdapter:
         more = position < total if total is not None else position == end
         return DealPage(
             deals=tuple(deals), next_cursor=str(position) if more else None, total=total
+        )
+
+    def _locally_sorted_window(
+        self,
+        query: DealQuery,
+        params: dict[str, Any],
+        ref: ReferenceData,
+        offset: int,
+        limit: int,
+    ) -> DealPage:
+        """S-A1 fallback: every matching deal (capped) in Stora's order, sorted here."""
+        descending = S_A1_SORT_FIELDS.get(query.sort, S_A1_DEFAULT_SORT)[1] == "DESC"
+        memo = repr((sorted(params.items()), descending))
+        deals = self._sorted_here.get(memo)
+        if deals is None:
+            rows = self._get_all("/2025-09/deals", "deals", params, S_A1_LOCAL_SORT_MAX_PAGES)
+            deals = [self.parse_deal(row, ref=ref) for row in rows if _text(row.get("id"))]
+            deals.sort(
+                key=lambda d: (d.updated_at is None, d.updated_at or dt.datetime.min, d.id),
+                reverse=descending,
+            )
+            if descending:  # deals without updated_at stay last either way
+                deals.sort(key=lambda d: d.updated_at is None)
+            self._sorted_here[memo] = deals
+        window = deals[offset : offset + limit]
+        after = offset + len(window)
+        return DealPage(
+            deals=tuple(window),
+            next_cursor=str(after) if after < len(deals) else None,
+            total=len(deals),
         )
 
     # --- parsing ------------------------------------------------------------------------------
@@ -613,6 +815,15 @@ class StoraAdapter:
             line_type = _text(row.get("type"))
             if item_id and line_type:
                 yield LineItem(line_type, item_id, _int(row.get("quantity")))
+
+
+def _refused_params(error: ValidationFailed, sent: set[str]) -> set[str]:
+    """The query parameters among ``sent`` a 422 ``invalid_url_param`` names; all of them when
+    it names none (the request cannot succeed with any of them)."""
+    if error.code != URL_PARAM_ERROR:
+        return set()
+    named = set(error.field_errors) & sent
+    return named or (sent if "__all__" in error.field_errors or not error.field_errors else set())
 
 
 def page_for_window(offset: int, limit: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ process (or ``curl``) can do over HTTP what a pytest test does from Python:
     POST   /__sandbox/fail          {"provider", "count", "status", "body"?, "headers"?}
     POST   /__sandbox/rate-limit    {"provider", "enabled"}
     POST   /__sandbox/outage        {"provider", "enabled"}   requests are then reset, unanswered
+    POST   /__sandbox/variants      {"provider", "variants": [...]}  ASSUMED reads the other way
     POST   /__sandbox/deals/<provider>/<deal_id>  {changes}  edit a deal as another user would
     GET    /__sandbox/requests?provider=            the recorded requests (no Authorization header)
     DELETE /__sandbox/requests                      clear the log
@@ -75,6 +76,9 @@ def _route(
     if route == "fail":
         _allow(method, "POST")
         return _fail(sandbox, _json_object(body))
+    if route == "variants":
+        _allow(method, "POST")
+        return _variants(sandbox, _json_object(body))
     if route in ("rate-limit", "outage"):
         _allow(method, "POST")
         return _switch(sandbox, route, _json_object(body))
@@ -105,6 +109,7 @@ def sandbox_status(sandbox: Sandbox) -> dict[str, Any]:
             "failing_next": len(faults.fail_next),
             "outage": faults.outage,
             "rate_limiting": simulator.rate_limiting,
+            "variants": sorted(getattr(simulator, "variants", ())),
             "requests": sum(1 for record in log if record.provider == name),
         }
     return {"seed": sandbox.seed, "providers": providers, "requests": len(log)}
@@ -157,6 +162,19 @@ def _switch(sandbox: Sandbox, route: str, data: dict[str, Any]) -> SandboxRespon
         sandbox.set_outage(provider, enabled)
     else:
         sandbox.set_rate_limiting(provider, enabled)
+    return SandboxResponse(200, sandbox_status(sandbox))
+
+
+def _variants(sandbox: Sandbox, data: dict[str, Any]) -> SandboxResponse:
+    _only_keys(data, "provider", "variants")
+    provider = _provider(sandbox, data)
+    variants = data.get("variants")
+    if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+        raise ControlError(400, "bad_variants", '"variants" must be a list of variant names')
+    try:
+        sandbox.set_variants(provider, variants)
+    except ValueError as error:
+        raise ControlError(400, "bad_variants", str(error)) from None
     return SandboxResponse(200, sandbox_status(sandbox))
 
 

@@ -165,6 +165,20 @@ class Sandbox:
             self.faults[name].outage = bool(enabled)
             self.faults[name].outage_method = method.upper() if method else None
 
+    def set_variants(self, provider: str, variants) -> None:
+        """Make a simulator answer an ASSUMED read the other documented way (each simulator's
+        ``VARIANTS``, e.g. Stora's ``staff_404``); an empty list is the assumed behaviour.
+        Until the next reset."""
+        names = self._names(provider)
+        wanted = set(variants)
+        for name in names:
+            unknown = wanted - set(getattr(self.simulators[name], "VARIANTS", ()))
+            if unknown:
+                raise ValueError(f"{name} has no variant {', '.join(sorted(unknown))}")
+        for name in names:
+            with self.locks[name]:
+                self.simulators[name].variants = set(wanted)
+
     def set_rate_limiting(self, provider: str, enabled: bool) -> None:
         for name in self._names(provider):
             with self.locks[name]:

@@ -51,7 +51,24 @@ UPGRADE_URL = "https://nodestash.io/pricing"
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
-_ID_RE = {prefix: re.compile(rf"^{prefix}[A-Za-z0-9]+$") for prefix in ("dl_", "pp_", "ct_", "co_")}
+_ID_RE = {
+    prefix: re.compile(rf"^{prefix}[A-Za-z0-9]+$") for prefix in ("dl_", "pp_", "ps_", "ct_", "co_")
+}
+# Id-typed list filters: a value that is not such an id is a 400 VALIDATION_ERROR.
+_ID_PARAMS = {"pipeline_id": "pp_", "stage_id": "ps_", "contact_id": "ct_", "company_id": "co_"}
+# The other documented way each ASSUMED read could turn out (``Sandbox.set_variants``):
+VARIANTS = frozenset(
+    {
+        "include_enveloped",  # N-A1: included objects come as {id, type, attributes}
+        "cursor_bound_to_limit",  # N-A8: a cursor must be followed with the limit it came with
+    }
+)
+_INCLUDE_TYPES = {
+    "contact": "contact",
+    "company": "company",
+    "pipeline": "pipeline",
+    "stage": "pipeline_stage",
+}
 _NULLABLE_DEAL_FIELDS = ("value", "contact_id", "company_id", "expected_close_date")
 
 
@@ -113,12 +130,14 @@ class NodestashSimulator:
     """One nodestash workspace behind one API key with every scope (``*``)."""
 
     name = "nodestash"
+    VARIANTS = VARIANTS
     burst_limit = 5  # Free plan, per second, per workspace
     daily_limit = 100_000  # Free says 1,000; high so demos and tests never spend it
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.rate_limiting = False
+        self.variants: set[str] = set()
         self.pipelines: dict[str, dict[str, Any]] = {}
         self.contacts: dict[str, dict[str, Any]] = {}
         self.companies: dict[str, dict[str, Any]] = {}
@@ -138,6 +157,7 @@ class NodestashSimulator:
         self.companies = data.companies
         self.deals = data.deals
         self.idempotent_responses = {}
+        self.variants = set()
         self._changed()
         self._burst_window = self._burst_used = 0
         self._daily_reset = self._daily_used = 0
@@ -306,7 +326,10 @@ class NodestashSimulator:
                 [
                     request.path,
                     sorted(
-                        (k, v) for k, v in request.query.items() if k not in ("cursor", "limit")
+                        (k, v)
+                        for k, v in request.query.items()
+                        if k != "cursor"
+                        and (k != "limit" or "cursor_bound_to_limit" in self.variants)
                     ),
                 ]
             ).encode()
@@ -399,6 +422,10 @@ class NodestashSimulator:
         return order
 
     def _list_deals(self, request: SandboxRequest) -> dict[str, Any]:
+        for name, prefix in _ID_PARAMS.items():
+            wanted = request.param(name)
+            if wanted and not _ID_RE[prefix].match(wanted):
+                raise _validation(name, f"Invalid ID: expected {prefix}…")
         deals = self._deals_in_order(request)
         for name in ("pipeline_id", "stage_id", "contact_id", "company_id"):
             wanted = request.param(name)
@@ -458,6 +485,10 @@ class NodestashSimulator:
         if "stage" in includes:
             _, stage = self._find_stage(deal.get("stage_id"))
             attributes["stage"] = copy.deepcopy(stage)
+        if "include_enveloped" in self.variants:
+            for key, kind in _INCLUDE_TYPES.items():
+                if isinstance(attributes.get(key), dict):
+                    attributes[key] = _resource(kind, attributes[key])
         return attributes
 
     def _update_deal(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:

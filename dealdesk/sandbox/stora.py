@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import hmac
 import math
+import re
 import time
 import uuid
 from collections import deque
@@ -35,6 +36,24 @@ CONTACT_SORT_FIELDS = ("created_at", "updated_at", "full_name")
 RATE_LIMITS = ((10, 1), (60, 60))  # requests per window (seconds), counted per token (S-A10)
 IDEMPOTENCY_TTL = 24 * 3600
 PAST_TENSE = {"win": "won", "lose": "lost", "reopen": "reopened"}
+# Id-typed list filters and the id pattern each must match; anything else is a 422 (§10).
+ID_PARAMS = {
+    "stage_id": "dstg_",
+    "assignee_id": "staff_",
+    "contact_id": "con_",
+    "site_id": "site_",
+}
+ID_PATTERN = re.compile(r"^[a-z]+_[A-Za-z0-9]+$")
+# The other documented way each ASSUMED read could turn out (``Sandbox.set_variants``):
+VARIANTS = frozenset(
+    {
+        "staff_404",  # S-A9: there is no GET /2025-09/staff
+        "expand_422",  # S-A3: expand is refused
+        "filters_422",  # S-A2: the deals list refuses status, stage_id, search… filters
+        "sort_422",  # S-A1: the deals list refuses sort_by and sort_direction
+    }
+)
+FILTER_PARAMS = ("status", "stage_id", "assignee_id", "contact_id", "site_id", "search")
 # Stora's examples omit these from list/win/lose/reopen bodies; show and update include them.
 SHOW_ONLY_DEAL_FIELDS = ("metadata", "note")
 
@@ -133,11 +152,13 @@ class StoraSimulator:
     """Stora deals, stages, staff, contacts and sites, over the sandbox's HTTP server."""
 
     name = "stora"
+    VARIANTS = VARIANTS
 
     def __init__(self, token: str, *, clock: Callable[[], float] = time.time) -> None:
         self.token = token
         self.rate_limiting = True
         self.clock = clock
+        self.variants: set[str] = set()
         self.reset("demo")
 
     # --- state ------------------------------------------------------------------------------
@@ -153,6 +174,7 @@ class StoraSimulator:
         self.protection_levels = {p["id"]: p for p in data.protection_levels}
         self.idempotency: dict[tuple[str, str], tuple[float, SandboxResponse]] = {}
         self.request_times: dict[str, deque[float]] = {}  # per token (S-A10)
+        self.variants = set()
         self._changed()
 
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +301,7 @@ class StoraSimulator:
                 return 200, self._update_deal(request, deal_id)
             case ["deals", deal_id, ("win" | "lose" | "reopen") as action] if method == "POST":
                 return 200, self._transition(request, deal_id, action)
-            case ["staff"] if method == "GET":
+            case ["staff"] if method == "GET" and "staff_404" not in self.variants:
                 return 200, self._list(request, "staff", self.staff, DEAL_SORT_FIELDS)
             case ["contacts"] if method == "GET":
                 return 200, self._list(request, "contacts", self.contacts, CONTACT_SORT_FIELDS)
@@ -326,6 +348,8 @@ class StoraSimulator:
 
     def _expand(self, request: SandboxRequest) -> set[str]:
         names = {part.strip() for part in (request.param("expand") or "").split(",")} - {""}
+        if names and "expand_422" in self.variants:
+            raise self._url_error("expand", "is not a permitted parameter")
         unknown = names - set(EXPANDABLE)
         if unknown:
             raise self._url_error("expand", f"must be among: {', '.join(EXPANDABLE)}")
@@ -385,8 +409,23 @@ class StoraSimulator:
             self._deal_orders[(sort_by, descending)] = (self._deals_version, order)
         return order
 
+    def _refuse_list_params(self, request: SandboxRequest) -> None:
+        """Id filters must look like ids; a variant refuses the assumed filters or sorts."""
+        for param, prefix in ID_PARAMS.items():
+            for value in self._comma_param(request, param):
+                if not value.startswith(prefix) or not ID_PATTERN.match(value):
+                    raise self._url_error(param, f"must be an id starting {prefix}")
+        refused = []
+        if "filters_422" in self.variants:
+            refused += [p for p in FILTER_PARAMS if request.param(p) is not None]
+        if "sort_422" in self.variants:
+            refused += [p for p in ("sort_by", "sort_direction") if request.param(p) is not None]
+        if refused:
+            raise self._url_error(refused[0], "is not a permitted parameter")
+
     def _list_deals(self, request: SandboxRequest) -> dict[str, Any]:
         expand = self._expand(request)
+        self._refuse_list_params(request)
         rows = self._deals_in_order(request)
         statuses = self._comma_param(request, "status")
         if statuses:

@@ -166,6 +166,8 @@ def seconds_until_allowed(state: SyncState, quota: DailyQuota | None, calls: int
     if quota is None:
         return 0.0
     now = time.time()
+    if quota.remaining <= 0 and quota.resets_at > now:
+        return 0.0  # spent for everyone: the adapter refuses with the vendor's reset, in words
     if daily_reserve_reached(quota, now=now):
         return max(1.0, quota.resets_at - now)
     allowance = daily_allowance(quota, now=now) or 0.0
@@ -366,7 +368,7 @@ def _forget_another_account(connection: Connection, state: SyncState) -> None:
 
 def _steps(run: _Run) -> None:
     state = run.state
-    run.reference()
+    run.reference(force=state.walk_requested)  # a full resync reads everything again
     if not state.backfill_done:
         _backfill(run)  # reads everything: nothing else to do in this run
     elif state.walk_requested or state.walk_started_at or _walk_due(state):

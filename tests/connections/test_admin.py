@@ -359,3 +359,30 @@ def test_test_connection_against_the_sandbox(admin_client, sandbox_server, sandb
     assert "Stora-Sandbox (stora-sandbox): OK" in html
     assert "Nodestash-Sandbox (nodestash-sandbox): OK" in html
     assert "Wrong-Key (wrong-key): key rejected — update the API key" in html
+
+
+# --- Vendor assumptions ------------------------------------------------------------------------
+
+
+def test_change_page_lists_which_vendor_assumptions_held_and_which_fell_back(
+    admin_client, sandbox_server, sandbox
+):
+    from dealdesk.providers import adapter_for
+    from dealdesk.providers.base import DealQuery
+    from dealdesk.sandbox import DEFAULT_STORA_TOKEN
+
+    connection = make_connection(
+        slug="stora", base_url=sandbox_server.stora_url, key=DEFAULT_STORA_TOKEN
+    )
+    sandbox.set_variants("stora", ["staff_404"])
+    sandbox.set_rate_limiting("stora", False)
+    adapter = adapter_for(connection.info())
+    adapter.list_deals(DealQuery(), ref=adapter.reference_data(), cursor=None, limit=5)
+
+    page = admin_client.get(change_url(connection)).content.decode()
+
+    assert "Vendor assumptions" in page
+    assert "S-A9 staff endpoint: fell back (404) — assignee names come from expand" in page
+    assert "S-A1 deals list sort: held" in page
+    assert "S-A3 expand: held" in page  # the list asked for expand=assignee instead
+    assert "S-A2 deals list filters: not checked yet" in page

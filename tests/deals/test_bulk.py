@@ -126,3 +126,25 @@ def test_bulk_reopen_works_across_sources_and_a_double_submit_acts_once(sales_cl
 def test_viewers_cannot_run_bulk_actions(viewer_client):
     assert viewer_client.post(reverse("deals:bulk"), {"action": "reopen"}).status_code == 403
     assert "Apply to selected" not in viewer_client.get(reverse("deals:list")).content.decode()
+
+
+def test_bulk_stage_change_on_a_closed_stora_deal_is_refused_not_reopened(sales_client, sandbox):
+    (won,) = deal_list(filters=DealFilters(source="stora", status="won"), page_size=1).deals
+    _html, fields = bulk_form(sales_client, source="stora", status="won")
+    target = next(s for s in won.pipeline.ordered_stages() if s.id != won.stage.id)
+    sandbox.clear_log()
+
+    response = post_bulk(
+        sales_client,
+        fields,
+        [won.key],
+        action="change_stage",
+        bulk_stage=f"stora:stora:{target.id}",
+    )
+
+    html = response.content.decode()
+    assert "its stage changes only when it is reopened" in html and "1 failed" in html
+    assert writes(sandbox, "stora") == []  # no silent POST /reopen
+    assert sandbox.simulators["stora"].deals[won.id]["status"] == "won"
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.outcome) == ("change_stage", "conflict")

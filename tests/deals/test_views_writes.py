@@ -514,3 +514,92 @@ def test_htmx_posts_carry_the_csrf_token_from_the_body_headers(connections, sand
 
     assert refused.status_code == 403
     assert accepted.status_code == 200
+
+
+# --- Writes take their expected version from what the user saw ---------------------------------
+
+
+def edit_button(client: Client, detail, field_name: str) -> dict[str, str]:
+    """What the detail page's "Edit <field>" button sends when it opens the inline form."""
+    page = text(client.get(url("detail", detail)))
+    opens = re.escape(url("field_edit", detail, field_name))
+    trigger = re.search(
+        rf'<form class="edit-trigger"[^>]*hx-get="{opens}".*?</form>', page, re.S
+    ).group(0)
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', trigger)
+    return {name: html_lib.unescape(value) for name, value in hidden}
+
+
+def test_the_edit_form_says_what_changed_since_the_page_loaded_and_saves_against_the_page(
+    sales_client, sandbox
+):
+    detail = a_deal("nodestash")
+    shown_on_page = edit_button(sales_client, detail, "name")
+    assert shown_on_page["shown"] == detail.deal.name and shown_on_page["seen"]
+    sandbox.mutate_deal("nodestash", detail.deal.id, {"title": "Renamed meanwhile"})
+
+    opened = sales_client.get(url("field_edit", detail, "name"), shown_on_page, **HTMX)
+    html = text(opened)
+
+    assert "Name changed to “Renamed meanwhile” since you loaded this page." in html
+    data = form_fields(html, url("field_save", detail, "name"))
+    assert data["original"] == detail.deal.name  # the page's version, not this read's
+    assert data["seen_updated_at"] == shown_on_page["seen"]
+    sandbox.clear_log()
+
+    saved = sales_client.post(
+        url("field_save", detail, "name"), {**data, "name": "My name"}, **HTMX
+    )
+
+    assert saved.status_code == 409
+    assert '<span class="conflict-current">Renamed meanwhile</span>' in text(saved)
+    assert writes(sandbox, "nodestash") == []
+
+
+def test_the_edit_form_says_nothing_when_the_field_is_as_the_page_showed(sales_client, sandbox):
+    detail = a_deal("nodestash")
+    shown_on_page = edit_button(sales_client, detail, "name")
+
+    html = text(sales_client.get(url("field_edit", detail, "name"), shown_on_page, **HTMX))
+
+    assert "since you loaded this page" not in html
+    assert form_fields(html, url("field_save", detail, "name"))["original"] == detail.deal.name
+
+
+def test_a_refused_conflict_keeps_its_message_when_the_next_read_is_refused(
+    sales_client, sandbox, monkeypatch
+):
+    detail = a_deal("nodestash")
+    data = edit_form(sales_client, detail, "name")
+    sandbox.mutate_deal("nodestash", detail.deal.id, {"title": "Changed elsewhere"})
+    simulator = sandbox.simulators["nodestash"]
+    sandbox.set_rate_limiting("nodestash", True)
+    monkeypatch.setattr(simulator, "burst_limit", 1000)
+    # The save's own re-read is the day's last request: the form's read after it is refused.
+    monkeypatch.setattr(simulator, "daily_limit", simulator._daily_used + 1)
+
+    response = sales_client.post(
+        url("field_save", detail, "name"), {**data, "name": "My new name"}, **HTMX
+    )
+    html = text(response)
+
+    assert response.status_code == 409
+    assert "changed in nodestash since you loaded this deal" in html
+    assert "quota" not in html and "rate-limiting" not in html
+    assert 'value="My new name"' in html
+
+
+def test_a_new_stora_move_in_date_keeps_the_stored_time_of_day(sales_client, sandbox):
+    detail = a_deal("stora")
+    sandbox.mutate_deal("stora", detail.deal.id, {"starts_at": "2026-03-01T14:30:00Z"})
+    data = edit_form(sales_client, detail, "starts_at")
+    assert data["original"] == "2026-03-01"
+    sandbox.clear_log()
+
+    response = sales_client.post(
+        url("field_save", detail, "starts_at"), {**data, "starts_at": "2026-04-02"}, **HTMX
+    )
+
+    assert response.status_code == 200
+    (patch,) = writes(sandbox, "stora")
+    assert patch.body == {"starts_at": "2026-04-02T14:30:00Z"}  # not midnight UTC

@@ -181,22 +181,25 @@ def test_sorts_the_api_cannot_do_fall_back_to_recent_first(adapter, ref, sandbox
     assert only_request(sandbox).query["sort"] == [upstream]
 
 
-def test_status_goes_upstream_only_as_the_single_matching_stage(adapter, ref, sandbox):
+def test_status_goes_upstream_as_the_stage_ids_of_that_type(adapter, ref, sandbox):
     sales, partnerships = pipeline(ref, "Sales"), pipeline(ref, "Partnerships")
+    lost_stages = [s.id for s in partnerships.stages_of_type("lost")]
+    assert len(lost_stages) == 2
 
     won = adapter.list_deals(
         DealQuery(status="won", pipeline_id=sales.id), ref=ref, cursor=None, limit=100
     )
-    adapter.list_deals(
+    lost = adapter.list_deals(
         DealQuery(status="lost", pipeline_id=partnerships.id), ref=ref, cursor=None, limit=100
     )
     adapter.list_deals(DealQuery(status="open"), ref=ref, cursor=None, limit=100)
 
-    first, second, third = sandbox.requests("nodestash")
+    first, *per_lost_stage, last = sandbox.requests("nodestash")
     assert first.query["stage_id"] == [sales.stages_of_type("won")[0].id]
     assert {d.status for d in won.deals} == {"won"}
-    assert "stage_id" not in second.query  # two lost stages: the service filters locally
-    assert "stage_id" not in third.query
+    assert sorted(r.query["stage_id"][0] for r in per_lost_stage) == sorted(lost_stages)
+    assert {d.status for d in lost.deals} == {"lost"}
+    assert "stage_id" not in last.query  # several open stages: the service filters locally
 
 
 def test_get_deal_makes_one_call_with_include(adapter, ref, sandbox, simulator):

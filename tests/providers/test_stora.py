@@ -382,18 +382,20 @@ def test_change_stage_of_an_open_deal_patches_the_stage(adapter, ref, sandbox, s
     assert moved.stage == target
 
 
-def test_change_stage_of_a_closed_deal_reopens_it_there(adapter, ref, sandbox, simulator):
+def test_change_stage_of_a_closed_deal_is_refused_and_sends_nothing(
+    adapter, ref, sandbox, simulator
+):
     raw = raw_deal(simulator, status="lost")
     deal = adapter.get_deal(raw["id"], ref=ref)
     target = ref.pipelines[0].ordered_stages()[2]
     sandbox.clear_log()
-    moved = adapter.change_stage(deal, target.id, ref=ref, idempotency_key="ik-reopen")
-    record = only_request(sandbox)
-    assert (record.method, record.path) == ("POST", f"/2025-09/deals/{raw['id']}/reopen")
-    assert record.body == {"stage": {"id": target.id}}
-    assert record.headers["idempotency-key"] == "ik-reopen"
-    assert (moved.status, moved.stage, moved.lost_reason) == ("open", target, None)
-    assert moved.owner == deal.owner
+
+    with pytest.raises(Conflict) as refused:
+        adapter.change_stage(deal, target.id, ref=ref, idempotency_key="ik-stage")
+
+    assert "lost" in refused.value.message and "Reopen" in refused.value.message
+    assert sandbox.requests("stora") == []  # only a reopen, asked for as one, moves it
+    assert simulator.deals[raw["id"]]["status"] == "lost"
 
 
 def test_mark_won_posts_win_with_the_key_and_keeps_the_note(adapter, ref, sandbox, simulator):

@@ -52,6 +52,7 @@ def test_status_shows_seed_faults_and_request_counts(server):
                 "failing_next": 0,
                 "outage": False,
                 "rate_limiting": True,
+                "variants": [],
                 "requests": 1,
             },
             "nodestash": {
@@ -59,6 +60,7 @@ def test_status_shows_seed_faults_and_request_counts(server):
                 "failing_next": 0,
                 "outage": False,
                 "rate_limiting": True,
+                "variants": [],
                 "requests": 0,
             },
         },
