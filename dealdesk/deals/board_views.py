@@ -31,6 +31,7 @@ from dealdesk.deals.board import (
 )
 from dealdesk.deals.board_chart import pipeline_chart
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
+from dealdesk.deals.selectors import source_alerts_for
 from dealdesk.deals.forms import BoardMoveForm
 from dealdesk.deals.roles import can_edit_deals, require_editor
 from dealdesk.providers.base import LOST, ProviderError
@@ -70,6 +71,7 @@ def board_view(request: HttpRequest) -> HttpResponse:
     status = 200
     problem = None
     if chosen is not None:
+        context["sync_alerts"] = source_alerts_for(chosen.connection_slug)
         try:
             board = board_get(
                 connection_slug=chosen.connection_slug, pipeline_id=chosen.pipeline_id

@@ -101,6 +101,11 @@ def source_alerts(connections: Iterable[Connection]) -> list[SourceError]:
     return alerts
 
 
+def source_alerts_for(slug: str) -> list[SourceError]:
+    """The alert of one enabled connection, for the board and a deal page."""
+    return source_alerts(c for c in connection_list(enabled_only=True) if c.slug == slug)
+
+
 # --- The list ----------------------------------------------------------------------------------
 
 
