@@ -31,9 +31,9 @@ from dealdesk.deals.board import (
 )
 from dealdesk.deals.board_chart import pipeline_chart
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
-from dealdesk.deals.selectors import source_alerts_for
 from dealdesk.deals.forms import BoardMoveForm
 from dealdesk.deals.roles import can_edit_deals, require_editor
+from dealdesk.deals.selectors import source_alerts_for
 from dealdesk.providers.base import LOST, ProviderError
 
 BOARD = "deals/board.html"
