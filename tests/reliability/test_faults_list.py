@@ -51,10 +51,15 @@ def sources_shown(html: str) -> set[str]:
     return set(re.findall(r'data-label="Source">([^<]+)<', html))
 
 
-def fault_params():
-    for fault in FAULTS:
-        marks = [SYNC_WORDS_A_WRITE] if fault.name in ("http409", "validation") else []
-        yield pytest.param(fault, id=fault.name, marks=marks)
+def fault_params() -> list:
+    return [
+        pytest.param(
+            fault,
+            id=fault.name,
+            marks=[SYNC_WORDS_A_WRITE] if fault.name in ("http409", "validation") else [],
+        )
+        for fault in FAULTS
+    ]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
