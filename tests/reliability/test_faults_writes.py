@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from dealdesk.deals.models import AuditEntry
-from dealdesk.deals.services import DealFilters, deal_get, deal_list
+from dealdesk.deals.services import DealFilters, deal_get, deal_list, deal_refresh
 from tests.reliability.conftest import HTMX, alerts, form, text
 from tests.reliability.faults import FAULTS, PROVIDERS, Fault, wait_until_answered
 
@@ -109,6 +109,13 @@ def a_deal(provider: str, status: str):
 
 
 def read_back(deal):
+    """The deal as the source has it now (a live read): what landed upstream, whatever the
+    store says."""
+    return deal_refresh(connection_slug=deal.connection_slug, deal_id=deal.id).deal
+
+
+def stored(deal):
+    """The deal as the store has it: what every page shows."""
     return deal_get(connection_slug=deal.connection_slug, deal_id=deal.id).deal
 
 
@@ -168,6 +175,8 @@ def test_a_failed_write_is_reported_kept_audited_and_succeeds_once_the_fault_cle
     # Exactly one write request, never retried, and a bounded number of reads.
     assert len(writes_sent(sandbox, provider)) == 1
     assert len(sandbox.requests(provider)) <= MAX_CALLS
+    # No page shows the change as made: the store holds what the source last confirmed.
+    assert not write.done(stored(deal), data)
     # Only a write that timed out was carried out: the sandbox answered it after we gave up.
     wait_until_answered(sandbox, provider)
     Fault.clear(sandbox, settings, provider)
@@ -188,6 +197,7 @@ def test_a_failed_write_is_reported_kept_audited_and_succeeds_once_the_fault_cle
     assert retried.status_code == 200, alerts(text(retried))
     assert saved(text(retried), write)
     assert alerts(text(retried)) == []
+    assert write.done(stored(deal), again)  # everyone sees it at once, without a sync
     assert write.done(read_back(deal), again)
     # Exactly once in all: the retry sends nothing when the timed-out write had landed.
     assert len(writes_sent(sandbox, provider)) == (0 if landed_late else 1)
@@ -240,11 +250,15 @@ def test_a_state_change_while_the_source_is_down_says_so_and_sends_nothing(
 
     response = sales_client.post(won.url(deal), data, **HTMX)
 
+    html = text(response)
     assert response.status_code == 503
-    assert any("cannot be reached" in alert for alert in alerts(text(response)))
-    assert "Reload the deal" in text(response)
+    assert any("cannot be reached" in alert for alert in alerts(html))
+    # The state region is drawn again from the store: the deal is still open, never "won".
+    assert html.lstrip().startswith('<section id="deal-state"')
+    assert "badge-won" not in html
     assert writes_sent(sandbox, provider) == []
-    assert len(sandbox.requests(provider)) <= 2  # the read before the write, the read to redraw
+    assert len(sandbox.requests(provider)) <= 3  # the read before the write, retried at most twice
+    assert stored(deal).status == "open"
 
     sandbox.set_outage(provider, False)
     assert sales_client.post(won.url(deal), data, **HTMX).status_code == 200
