@@ -30,10 +30,9 @@ from dealdesk.deals.board import (
     column_id_for,
 )
 from dealdesk.deals.board_chart import pipeline_chart
-from dealdesk.deals.errors import Problem, problem_for, with_retry_after
+from dealdesk.deals.errors import Problem, problem_for, sync_alert_context, with_retry_after
 from dealdesk.deals.forms import BoardMoveForm
 from dealdesk.deals.roles import can_edit_deals, require_editor
-from dealdesk.deals.selectors import source_alerts_for
 from dealdesk.providers.base import LOST, ProviderError
 
 BOARD = "deals/board.html"
@@ -71,7 +70,7 @@ def board_view(request: HttpRequest) -> HttpResponse:
     status = 200
     problem = None
     if chosen is not None:
-        context["sync_alerts"] = source_alerts_for(chosen.connection_slug)
+        context.update(sync_alert_context(request, chosen.connection_slug))
         try:
             board = board_get(
                 connection_slug=chosen.connection_slug, pipeline_id=chosen.pipeline_id

@@ -20,6 +20,7 @@ from django.views.defaults import page_not_found as django_page_not_found
 
 from dealdesk.connections.models import Connection
 from dealdesk.deals import services
+from dealdesk.deals.selectors import source_alerts_for
 from dealdesk.providers.base import (
     QUOTA_SPENT,
     AuthenticationFailed,
@@ -55,6 +56,17 @@ def connection_admin_url(request: HttpRequest, connection_slug: str) -> str:
         return reverse("admin:connections_connection_change", args=[pk])
     except NoReverseMatch:
         return ""
+
+
+def sync_alert_context(request: HttpRequest, connection_slug: str) -> dict:
+    """The sync alert of one connection for a page (the board, a deal page), with the admin
+    link a staff user needs when the alert is about the API key."""
+    alerts = source_alerts_for(connection_slug)
+    about_key = any(alert.kind in ("auth", "forbidden") for alert in alerts)
+    return {
+        "sync_alerts": alerts,
+        "sync_admin_url": connection_admin_url(request, connection_slug) if about_key else "",
+    }
 
 
 def _plain_words(error: ProviderError, label: str, fallback: str) -> str:

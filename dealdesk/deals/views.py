@@ -20,11 +20,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dealdesk.deals import services
 from dealdesk.deals.deal_nav import deal_nav_remember
-from dealdesk.deals.errors import connection_admin_url, error_page, problem_for
+from dealdesk.deals.errors import (
+    connection_admin_url,
+    error_page,
+    problem_for,
+    sync_alert_context,
+)
 from dealdesk.deals.forms import FieldEditForm
 from dealdesk.deals.list_context import detail_extras, list_extras
 from dealdesk.deals.roles import can_edit_deals, require_editor
-from dealdesk.deals.selectors import source_alerts_for
 from dealdesk.deals.templatetags.deal_format import field_text, input_value
 from dealdesk.providers.base import EditableField, NotFound, ProviderError
 from dealdesk.sync.health import synced_ago
@@ -228,7 +232,7 @@ def deal_detail_view(request: HttpRequest, connection_slug: str, deal_id: str) -
     if problem:
         return error_page(request, problem)
     context = detail_context(request, detail)
-    context["sync_alerts"] = source_alerts_for(connection_slug)
+    context.update(sync_alert_context(request, connection_slug))
     context.update(detail_extras(request, detail.deal, context["back_query"]))
     if context["can_edit"]:
         editing = request.GET.get("edit", "")
