@@ -4,6 +4,7 @@ HTMX partials and what a user sees when a source fails."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,6 +13,7 @@ from django.urls import reverse
 
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.deals.templatetags.deal_format import money
+from dealdesk.sync.engine import sync_run
 
 pytestmark = pytest.mark.django_db
 
@@ -191,16 +193,18 @@ def test_sort_links_are_htmx_links_with_real_hrefs(sales_client):
         assert link.group(1) == link.group(2) == f"/deals/?{query}"
 
 
-def test_next_and_previous_pages_use_a_cursor_in_the_url(sales_client):
+def test_next_and_previous_pages_use_a_page_number_in_the_url(sales_client):
     first = text_of(sales_client.get(LIST))
     next_href = re.search(r'<a href="([^"]+)"[^>]*rel="next">Next</a>', first).group(1)
     next_url = next_href.replace("&amp;", "&")
-    assert "cursor=" in next_url
+    assert parse_qs(urlsplit(next_url).query) == {"page": ["2"]}
+    assert "cursor=" not in first
     assert "Previous" not in first
+    total = deal_list(filters=DealFilters(), page_size=25).total_count
 
     second = text_of(sales_client.get(next_url))
 
-    assert "Showing 26–" in second
+    assert f"Showing 26–{min(50, total)} of {total}" in second
     assert row_links(second)
     assert not set(row_links(second)) & set(row_links(first))
     prev_href = re.search(r'<a href="([^"]+)"[^>]*rel="prev">Previous</a>', second).group(1)
@@ -208,12 +212,33 @@ def test_next_and_previous_pages_use_a_cursor_in_the_url(sales_client):
     assert "Showing 1–25" in text_of(sales_client.get(prev_href.replace("&amp;", "&")))
 
 
-def test_totals_line_sums_numeric_values_per_currency(sales_client):
+def test_a_page_number_keeps_the_filters_and_one_past_the_end_shows_the_last_page(
+    sales_client,
+):
+    result = deal_list(filters=DealFilters(status="open"), page_size=25)
+    assert result.page_count >= 2, "the demo seed has more than one page of open deals"
+
+    html = text_of(sales_client.get(LIST, {"status": "open", "page": result.page_count + 5}))
+
+    assert f"of {result.total_count}" in html
+    assert 'rel="next"' not in html
+    prev_href = re.search(r'<a href="([^"]+)"[^>]*rel="prev">Previous</a>', html).group(1)
+    assert "status=open" in prev_href
+
+
+def test_totals_line_sums_numeric_values_per_currency_over_every_matching_deal(sales_client):
     page = deal_list(filters=DealFilters(), page_size=25)
+    every = deal_list(filters=DealFilters(), page_size=100)
+    assert every.total_count <= 100, "the demo seed fits one page of 100"
+    sums: dict[str, Decimal] = {}
+    for deal in every.deals:
+        if deal.value is not None:
+            sums[deal.value.currency] = sums.get(deal.value.currency, 0) + deal.value.amount
 
     html = text_of(sales_client.get(LIST))
 
-    assert "Total value on this page:" in html
+    assert f"Total value of the {page.total_count} matching deals:" in html
+    assert {t.currency: t.amount for t in page.totals} == sums
     for total in page.totals:
         assert f"<strong>{money(total)}</strong>" in html
 
@@ -226,8 +251,12 @@ def test_an_empty_result_says_what_to_change(sales_client):
     assert "Showing" not in html
 
 
-def test_a_source_that_is_down_is_named_in_an_alert_while_the_other_shows(sales_client, sandbox):
+def test_a_source_whose_sync_fails_is_named_in_an_alert_and_its_deals_still_show(
+    sales_client, sandbox, connections
+):
     sandbox.set_outage("nodestash", True)
+    sync_run(connections["nodestash"])
+    sandbox.clear_log()
 
     response = sales_client.get(LIST)
     html = text_of(response)
@@ -235,31 +264,43 @@ def test_a_source_that_is_down_is_named_in_an_alert_while_the_other_shows(sales_
     assert response.status_code == 200
     alert = re.search(r'<div class="alert alert-error" role="alert">(.*?)</div>', html, re.S)
     assert alert
-    assert "nodestash" in alert.group(1)
-    assert "unavailable" in alert.group(1)
-    assert set(re.findall(r'data-label="Source">([^<]+)<', html)) == {"Stora"}
+    assert "Showing nodestash deals as of " in alert.group(1)
+    assert "nodestash cannot be reached" in alert.group(1)
+    assert set(re.findall(r'data-label="Source">([^<]+)<', html)) == {"Stora", "nodestash"}
+    assert sandbox.requests("nodestash") == [] and sandbox.requests("stora") == []
+
+
+def revoke_key(sandbox, provider: str) -> None:
+    """The source now refuses DealDesk's key (a changed key would be another account, whose
+    store starts afresh)."""
+    body = (
+        {"error": {"code": "invalid_token", "message": "The access token is invalid."}}
+        if provider == "stora"
+        else {"error": {"code": "INVALID_API_KEY", "message": "Invalid API key."}}
+    )
+    sandbox.fail_next(provider, 5, 401, body)
 
 
 def test_a_rejected_api_key_asks_for_an_admin_and_links_staff_to_the_connection(
-    staff_client, connections
+    staff_client, connections, sandbox
 ):
     connection = connections["stora"]
-    connection.set_api_key("wrong-key")
-    connection.save()
+    revoke_key(sandbox, "stora")
+    assert sync_run(connection).error
 
     html = text_of(staff_client.get(LIST))
 
     admin_url = reverse("admin:connections_connection_change", args=[connection.pk])
-    assert "Deals from Stora are missing." in html
+    assert "Showing Stora deals as of " in html
     assert "admin must update" in html
     assert f'<a href="{admin_url}">Update the Stora connection</a>' in html
     assert 'data-label="Source">nodestash<' in html
+    assert 'data-label="Source">Stora<' in html
 
 
-def test_a_rejected_api_key_gives_no_admin_link_to_non_staff(viewer_client, connections):
-    connection = connections["nodestash"]
-    connection.set_api_key("nds_test_wrong")
-    connection.save()
+def test_a_rejected_api_key_gives_no_admin_link_to_non_staff(viewer_client, connections, sandbox):
+    revoke_key(sandbox, "nodestash")
+    assert sync_run(connections["nodestash"]).error
 
     html = text_of(viewer_client.get(LIST))
 
@@ -267,7 +308,7 @@ def test_a_rejected_api_key_gives_no_admin_link_to_non_staff(viewer_client, conn
     assert "/admin/" not in html.split('id="deal-table"')[1]
 
 
-def test_a_rate_limited_source_says_when_to_try_again(sales_client, sandbox):
+def test_a_rate_limited_sync_says_so_and_waits_for_the_vendor(sales_client, sandbox, connections):
     sandbox.fail_next(
         "nodestash",
         5,
@@ -275,12 +316,15 @@ def test_a_rate_limited_source_says_when_to_try_again(sales_client, sandbox):
         body={"error": {"code": "RATE_LIMITED", "message": "Slow down", "retry_after": 7}},
         headers={"Retry-After": "7"},
     )
+    report = sync_run(connections["nodestash"])
+    assert report.paused_until is not None
 
     html = text_of(sales_client.get(LIST))
 
-    assert "Deals from nodestash are missing." in html
-    assert "try again in 7 s" in html
+    assert "Showing nodestash deals as of " in html
+    assert "rate limiting DealDesk" in html and "7 s" in html
     assert 'data-label="Source">Stora<' in html
+    assert 'data-label="Source">nodestash<' in html
 
 
 def test_viewers_can_read_the_list(viewer_client):
@@ -297,10 +341,10 @@ def test_unknown_filter_values_fall_back_to_defaults(sales_client):
     assert "Showing 1–25" in text_of(response)
 
 
-@pytest.mark.parametrize("query", [{}, {"source": "nodestash"}])
-def test_a_source_that_is_down_is_asked_once_per_list_view(sales_client, sandbox, query):
-    """The bulk bar and the Stage filter use the reference data the listing fetched: a failed
-    source is not asked again (with a timeout, the page would wait for it twice)."""
+@pytest.mark.parametrize("query", [{}, {"source": "nodestash"}, {"source": "stora"}])
+def test_a_list_view_asks_no_source_at_all_even_one_that_is_down(sales_client, sandbox, query):
+    """The list, the bulk bar and the Stage filter all read the store: a source that is down
+    is never asked (with a timeout, the page would wait for it)."""
     cache.clear()
     sandbox.set_outage("nodestash", True)
     sandbox.clear_log()
@@ -308,4 +352,5 @@ def test_a_source_that_is_down_is_asked_once_per_list_view(sales_client, sandbox
     response = sales_client.get(reverse("deals:list"), query)
 
     assert response.status_code == 200
-    assert len(sandbox.requests("nodestash")) == 1
+    assert sandbox.requests("nodestash") == []
+    assert sandbox.requests("stora") == []
