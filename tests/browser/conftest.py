@@ -12,7 +12,7 @@ import pytest
 from dealdesk.connections.models import Connection, Origin
 from dealdesk.deals.roles import SALES_GROUP, VIEWERS_GROUP
 from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
-from tests.conftest import make_user
+from tests.conftest import make_user, sync_store
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in fixtures are safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -111,6 +111,8 @@ def app(live_server, sandbox_server, sandbox, page, transactional_db, settings) 
         )
         connection.set_api_key(token)
         connection.save()
+    sync_store()  # the background worker's first sync, done here before the journey starts
+    sandbox.clear_log()
     make_user("sales", SALES_GROUP, password=PASSWORD)
     make_user("viewer", VIEWERS_GROUP, password=PASSWORD)
     page.set_default_timeout(10_000)
