@@ -3,8 +3,15 @@
 - ``demo``: about 40 deals that read like a B2B sales team's last five weeks, two pipelines
   ("Sales", and "Partnerships" with two lost stages), contacts, companies, every status, unicode
   and HTML in titles, one deal whose contact was deleted (a dangling link, nodestash.md §14.10).
-- ``large``: 10,000 generated deals over the same pipelines (benchmarks, pagination).
-- a number such as ``"120"``: that many generated deals.
+- ``large``: 10,000 generated deals over the same pipelines (benchmarks, pagination), with 1,500
+  companies and 1,500 contacts.
+- ``contacts``: 1,500 companies and 1,500 contacts with 300 generated deals (reference-data
+  volumes without the deal volume).
+- a number such as ``"120"``: that many generated deals (40 companies and 150 contacts when more
+  than the demo's 40 deals).
+
+Every seed has activities (nodestash.md §20) on its deals: overdue tasks, tasks due today, planned
+tasks and meetings, notes and finished calls, and open deals with no open task at all.
 
 Every timestamp is an offset from the moment of seeding, so the demo always looks current; the
 offsets, ids and choices come from ``random.Random`` with a fixed seed, so two seedings in the same
@@ -20,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LARGE_DEAL_COUNT = 10_000
+MANY_REFERENCES = 1_500  # companies and contacts in the ``large`` and ``contacts`` seeds
+CONTACTS_SEED_DEALS = 300
 _ID_ALPHABET = string.ascii_letters + string.digits
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -41,6 +50,7 @@ class NodestashSeed:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     companies: dict[str, dict[str, Any]] = field(default_factory=dict)
     deals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Ids:
@@ -188,6 +198,8 @@ def _contacts(
             if first
             else "procurement@mueller-soehne.de"
         )
+        if index >= len(_FIRST_NAMES) * len(_LAST_NAMES):  # past the name pairs: keep it unique
+            email = email.replace("@", f".{index}@")
         created = format_timestamp(now - dt.timedelta(days=200 - index % 150, minutes=index))
         contact_id = ids.new("ct_")
         contacts[contact_id] = {
@@ -387,12 +399,14 @@ def _generated_deals(
 
 
 def build_seed(seed: str, *, now: dt.datetime | None = None) -> NodestashSeed:
-    """``demo``, ``large`` or a deal count; any other name falls back to ``demo``."""
+    """``demo``, ``large``, ``contacts`` or a deal count; any other name falls back to ``demo``."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     name = (seed or "demo").strip().lower()
     generated_count = None
     if name == "large":
         generated_count = LARGE_DEAL_COUNT
+    elif name == "contacts":
+        generated_count = CONTACTS_SEED_DEALS
     elif name.isdigit():
         generated_count = int(name)
     else:
@@ -401,10 +415,146 @@ def build_seed(seed: str, *, now: dt.datetime | None = None) -> NodestashSeed:
     ids = _Ids(rng)
     result = NodestashSeed(pipelines=_pipelines(ids, now))
     big = generated_count is not None and generated_count > len(DEMO_DEALS)
-    result.companies = _companies(ids, now, 40 if big else len(COMPANIES))
-    result.contacts = _contacts(ids, now, list(result.companies), 150 if big else len(CONTACTS))
+    companies, contacts = (40, 150) if big else (len(COMPANIES), len(CONTACTS))
+    if name in ("large", "contacts"):
+        companies = contacts = MANY_REFERENCES
+    result.companies = _companies(ids, now, companies)
+    result.contacts = _contacts(ids, now, list(result.companies), contacts)
     if generated_count is None:
         _demo_deals(result, ids, rng, now)
     else:
         _generated_deals(result, ids, rng, now, generated_count)
+    result.activities = _activities(result, name, now)
     return result
+
+
+# --- Activities (nodestash.md §20) -------------------------------------------------------------
+
+# What each open deal has, in turn: the "next step" states a sales list shows.
+_OPEN_DEAL_PLANS = ("overdue", "today", "planned", "notes_only", "nothing")
+
+
+def _activity(
+    ids: _Ids,
+    deal: dict[str, Any],
+    *,
+    kind: str,
+    subject: str,
+    created: dt.datetime,
+    due: dt.date | None = None,
+    done_at: dt.datetime | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    activity_id = ids.new("act_")
+    stamp = format_timestamp(created)
+    return {
+        "id": activity_id,
+        "type": kind,
+        "subject": subject,
+        "body": body,
+        "contact_id": deal.get("contact_id"),
+        "company_id": deal.get("company_id"),
+        "deal_id": deal["id"],
+        "owner_id": None,
+        "is_done": done_at is not None,
+        "due_date": due.isoformat() if due else None,
+        "completed_at": format_timestamp(done_at) if done_at else None,
+        "metadata": {},
+        "tags": [],
+        "created_at": stamp,
+        "updated_at": format_timestamp(done_at) if done_at else stamp,
+    }
+
+
+def _activities(seed: NodestashSeed, name: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Notes, tasks, calls and meetings on the seed's deals, from their own RNG (the deals' ids
+    stay as they were). Due dates are relative to today (UTC)."""
+    rng = random.Random(f"nodestash-activities:{name}")  # noqa: S311 - sample data
+    ids = _Ids(rng)
+    open_stages = {
+        stage["id"]
+        for pipeline in seed.pipelines.values()
+        for stage in pipeline["stages"]
+        if stage["type"] == "open"
+    }
+    today = now.date()
+    activities: list[dict[str, Any]] = []
+    for index, deal in enumerate(seed.deals.values()):
+        created = parse_timestamp(deal["created_at"])
+        since = max(1, int((now - created).total_seconds()))
+
+        def moment(created=created, since=since) -> dt.datetime:
+            return created + dt.timedelta(seconds=rng.randrange(since))
+
+        if deal["stage_id"] not in open_stages:
+            if index % 2 == 0:
+                done = moment()
+                activities.append(
+                    _activity(
+                        ids,
+                        deal,
+                        kind="call",
+                        subject="Closing call",
+                        created=done,
+                        done_at=done,
+                        body="Talked through the outcome.",
+                    )
+                )
+            continue
+        plan = _OPEN_DEAL_PLANS[index % len(_OPEN_DEAL_PLANS)]
+        if plan in ("overdue", "notes_only") or index % 3 == 0:
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind="note",
+                    subject="Discovery notes",
+                    created=moment(),
+                    body="Needs, budget and timeline captured on the first call.",
+                )
+            )
+        if plan == "overdue":
+            due = today - dt.timedelta(days=rng.randint(1, 6))
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind="task",
+                    subject="Send revised proposal",
+                    created=moment(),
+                    due=due,
+                )
+            )
+        elif plan == "today":
+            activities.append(
+                _activity(
+                    ids, deal, kind="task", subject="Follow-up call", created=moment(), due=today
+                )
+            )
+        elif plan == "planned":
+            kind = "meeting" if index % 2 else "task"
+            due = today + dt.timedelta(days=rng.randint(2, 14))
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind=kind,
+                    subject="Demo with the buying team",
+                    created=moment(),
+                    due=due,
+                )
+            )
+            done = moment()
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind="call",
+                    subject="Intro call",
+                    created=done,
+                    due=done.date(),
+                    done_at=done,
+                )
+            )
+    activities.sort(key=lambda activity: activity["created_at"])
+    return {activity["id"]: activity for activity in activities}
