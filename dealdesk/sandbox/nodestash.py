@@ -210,7 +210,8 @@ class NodestashSimulator:
 
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply raw attribute changes as another nodestash user would (no validation beyond
-        formatting a numeric ``value``); a ``stage_id`` of another pipeline moves the deal there."""
+        formatting a numeric ``value``); a ``stage_id`` of another pipeline moves the deal there.
+        ``updated_at`` moves forward, unless the changes set it (an older copy, for tests)."""
         deal = self.deals[deal_id]
         changes = copy.deepcopy(changes)
         raw_value = changes.get("value")
@@ -226,7 +227,10 @@ class NodestashSimulator:
         if stage is not None:
             deal["pipeline_id"] = pipeline["id"]
             self._move_to_stage(deal, stage)
-        self._touch(deal)
+        if "updated_at" in changes:
+            self._changed()
+        else:
+            self._touch(deal)
         return copy.deepcopy(deal)
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
