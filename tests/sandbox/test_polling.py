@@ -220,7 +220,7 @@ def test_deleting_an_unknown_deal_through_the_control_api_is_a_404(sandbox_serve
 def test_large_seed_builds_quickly_and_walks_completely(stora, nodestash, sandbox):
     started = time.perf_counter()
     sandbox.reset("large")
-    assert time.perf_counter() - started < 4  # both simulators, 10,000 deals each
+    assert time.perf_counter() - started < 5  # both simulators, 10,000 deals each, on a busy CI
     sandbox.set_rate_limiting("all", False)  # a reset turns them on; not under test here
 
     stora_deals = stora_poll(stora)
