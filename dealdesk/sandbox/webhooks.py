@@ -30,10 +30,10 @@ import hmac
 import http.client
 import itertools
 import json
+import queue
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,7 +90,7 @@ class WebhookSender:
         self._faults: dict[str, tuple[int, float]] = {}  # kind -> (deliveries left, seconds)
         self._log: list[dict[str, Any]] = []
         self._scheduler: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._due: queue.SimpleQueue[Delivery] = queue.SimpleQueue()  # for the sender threads
         self.retry_scale = 1.0
 
     # --- control ----------------------------------------------------------------------------
@@ -189,8 +189,12 @@ class WebhookSender:
         heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), delivery))
 
     def _ensure_threads(self) -> None:
+        """Daemon threads, started on the first delivery: they never hold up the exit."""
         if self._scheduler is None:
-            self._pool = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="stora-webhook")
+            for number in range(SENDER_THREADS):
+                threading.Thread(
+                    target=self._send_due, name=f"stora-webhook-{number}", daemon=True
+                ).start()
             self._scheduler = threading.Thread(
                 target=self._run, name="stora-webhook-scheduler", daemon=True
             )
@@ -204,8 +208,11 @@ class WebhookSender:
                     self._cond.wait(timeout)
                 _, _, delivery = heapq.heappop(self._queue)
                 self._in_flight += 1
-            assert self._pool is not None
-            self._pool.submit(self._attempt, delivery)
+            self._due.put(delivery)
+
+    def _send_due(self) -> None:
+        while True:
+            self._attempt(self._due.get())
 
     def _attempt(self, delivery: Delivery) -> None:
         try:
