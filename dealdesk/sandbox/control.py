@@ -65,7 +65,7 @@ def _route(
     sandbox: Sandbox, method: str, path: str, query: dict[str, list[str]], body: bytes
 ) -> SandboxResponse:
     route = path.removeprefix("/__sandbox").strip("/")
-    from dealdesk.sandbox.control_sync import route_sync
+    from dealdesk.sandbox.control_sync import route_sync  # it builds on this module's helpers
 
     sync_response = route_sync(sandbox, method, route, query, body)
     if sync_response is not None:
@@ -103,7 +103,7 @@ def _route(
 
 def sandbox_status(sandbox: Sandbox) -> dict[str, Any]:
     """What ``GET /__sandbox/`` shows: the seed, each provider's faults and request count."""
-    from dealdesk.sandbox.control_sync import provider_sync_status
+    from dealdesk.sandbox.control_sync import provider_sync_status  # imports this module
 
     log = sandbox.requests()
     providers = {}
