@@ -14,6 +14,8 @@ process (or ``curl``) can do over HTTP what a pytest test does from Python:
     GET    /__sandbox/requests?provider=            the recorded requests (no Authorization header)
     DELETE /__sandbox/requests                      clear the log
 
+Plans, deleting deals and Stora webhooks: ``control_sync.py``.
+
 ``provider`` is ``stora``, ``nodestash`` or ``all``. Bad input gets a 400 naming the problem and
 an unknown provider a 404; nothing here raises, and nothing is changed unless the whole request
 is valid.
@@ -32,7 +34,7 @@ from dealdesk.sandbox.core import RecordedRequest, Sandbox, SandboxResponse
 ALL_PROVIDERS = "all"
 MAX_LATENCY_MS = 120_000
 MAX_FAIL_COUNT = 10_000
-SEED_PATTERN = re.compile(r"^(demo|large|\d{1,9})$")
+SEED_PATTERN = re.compile(r"^(demo|large|contacts|\d{1,9})$")
 # An HTTP token (RFC 9110); framing headers are the server's, so a fault may not set them.
 HEADER_NAME_PATTERN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 RESERVED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
@@ -64,6 +66,11 @@ def _route(
     sandbox: Sandbox, method: str, path: str, query: dict[str, list[str]], body: bytes
 ) -> SandboxResponse:
     route = path.removeprefix("/__sandbox").strip("/")
+    from dealdesk.sandbox.control_sync import route_sync  # it builds on this module's helpers
+
+    sync_response = route_sync(sandbox, method, route, query, body)
+    if sync_response is not None:
+        return sync_response
     if route == "":
         _allow(method, "GET")
         return SandboxResponse(200, sandbox_status(sandbox))
@@ -100,6 +107,8 @@ def _route(
 
 def sandbox_status(sandbox: Sandbox) -> dict[str, Any]:
     """What ``GET /__sandbox/`` shows: the seed, each provider's faults and request count."""
+    from dealdesk.sandbox.control_sync import provider_sync_status  # imports this module
+
     log = sandbox.requests()
     providers = {}
     for name, simulator in sandbox.simulators.items():
@@ -111,6 +120,7 @@ def sandbox_status(sandbox: Sandbox) -> dict[str, Any]:
             "rate_limiting": simulator.rate_limiting,
             "variants": sorted(getattr(simulator, "variants", ())),
             "requests": sum(1 for record in log if record.provider == name),
+            **provider_sync_status(sandbox, name),
         }
     return {"seed": sandbox.seed, "providers": providers, "requests": len(log)}
 
@@ -122,7 +132,9 @@ def _reset(sandbox: Sandbox, data: dict[str, Any]) -> SandboxResponse:
         if isinstance(seed, int) and not isinstance(seed, bool):
             seed = str(seed)
         if not isinstance(seed, str) or not SEED_PATTERN.match(seed):
-            raise ControlError(400, "bad_seed", 'seed must be "demo", "large" or a number')
+            raise ControlError(
+                400, "bad_seed", 'seed must be "demo", "large", "contacts" or a number'
+            )
     previous = sandbox.seed
     try:
         sandbox.reset(seed)

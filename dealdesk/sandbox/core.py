@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from dealdesk.sandbox.sync_controls import SyncControls
+
 MAX_BODY_BYTES = 1024 * 1024  # larger request bodies get a 413; no real request comes close
 _DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES  # read and discard this much so the 413 reaches the client
 LOG_LIMIT = 50_000  # the request log drops its oldest entries beyond this (long benchmarks)
@@ -86,6 +88,9 @@ class Simulator(Protocol):
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change a deal as another user would (bumps ``updated_at``); returns the raw deal."""
 
+    def delete_deal(self, deal_id: str) -> None:
+        """Remove a deal for good; ``KeyError`` when there is none."""
+
 
 @dataclass
 class Faults:
@@ -115,8 +120,9 @@ class RecordedRequest:
     status: int = 0
 
 
-class Sandbox:
-    """Both simulators, their faults and the request log. Thread-safe."""
+class Sandbox(SyncControls):
+    """Both simulators, their faults and the request log. Thread-safe. Plans, deletions and
+    webhooks: ``SyncControls`` (``dealdesk/sandbox/sync_controls.py``)."""
 
     def __init__(self, simulators: list[Simulator], *, seed: str = "demo") -> None:
         self.simulators = {sim.name: sim for sim in simulators}

@@ -15,6 +15,19 @@ open, fixed here so tests and the adapter agree:
 - Idempotency (N-A6): the first response (below 500) to an ``Idempotency-Key`` on POST or PATCH is
   replayed for the same method, path and body; the same key with another request is a 409.
 - An unsupported method on a known path is a 405 ``METHOD_NOT_ALLOWED``; an unknown path a 404.
+- Plans (§11): the workspace starts on ``sandbox`` (Free's 5/s burst, 100,000 a day so demos and
+  tests never spend it); ``set_plan`` switches to ``free``, ``starter``, ``pro`` or ``scale``.
+- ``updated_at`` never goes backwards across the workspace: a change is stamped at least a second
+  after the deal's previous stamp and never before the latest stamp given to any change, so a
+  poller's high-water mark never skips a change.
+- Create (§19): 201; without ``pipeline_id`` the default pipeline, without ``stage_id`` its first
+  open stage; a ``stage_id`` outside that pipeline is a 400 on ``stage_id`` (as N-A4); an unknown
+  ``pipeline_id``, ``contact_id`` or ``company_id`` a 422. ``DELETE /deals/{id}`` answers 204 and
+  leaves the deal's activities in place (nodestash documents nothing else).
+- Activities (§20): ``type`` and ``subject`` required; ``due_date`` a date ``YYYY-MM-DD`` (or a
+  date-time, kept as sent in UTC); ``is_done`` sets ``completed_at``, false clears it; ``limit``
+  defaults to 25; sorts ``created_at``, ``updated_at``, ``due_date`` (default ``-created_at``).
+  ``PATCH /activities/{id}`` is partial (N-A9); ``DELETE`` answers 204.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from dealdesk.sandbox.core import BadJson, SandboxRequest, SandboxResponse
 from dealdesk.sandbox.seed_nodestash import build_seed, format_timestamp, parse_timestamp
 
 DEFAULT_LIMIT = 20
+DEFAULT_ACTIVITY_LIMIT = 25  # nodestash.md §14 pitfall 3
 MAX_LIMIT = 100
 MAX_TITLE_LENGTH = 300
 MAX_TAGS = 20
@@ -48,11 +62,25 @@ CONTACT_SORTS = ("created_at", "updated_at", "email", "first_name", "last_name")
 COMPANY_SORTS = ("created_at", "updated_at", "name", "domain")
 DEAL_INCLUDES = ("contact", "company", "pipeline", "stage")
 UPGRADE_URL = "https://nodestash.io/pricing"
+ACTIVITY_TYPES = ("note", "task", "email", "call", "meeting", "custom")
+ACTIVITY_SORTS = ("created_at", "updated_at", "due_date")
+MAX_SUBJECT_LENGTH = 500
+# nodestash.md §11: plan -> (name in messages, daily quota, burst per second). ``sandbox`` is the
+# default: Free's burst with a daily quota high enough that demos and tests never spend it.
+PLANS = {
+    "sandbox": ("Free", 100_000, 5),
+    "free": ("Free", 1_000, 5),
+    "starter": ("Starter", 25_000, 25),
+    "pro": ("Pro", 250_000, 50),
+    "scale": ("Scale", 2_000_000, 200),
+}
+DEFAULT_PLAN = "sandbox"
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
 _ID_RE = {
-    prefix: re.compile(rf"^{prefix}[A-Za-z0-9]+$") for prefix in ("dl_", "pp_", "ps_", "ct_", "co_")
+    prefix: re.compile(rf"^{prefix}[A-Za-z0-9]+$")
+    for prefix in ("dl_", "pp_", "ps_", "ct_", "co_", "act_")
 }
 # Id-typed list filters: a value that is not such an id is a 400 VALIDATION_ERROR.
 _ID_PARAMS = {"pipeline_id": "pp_", "stage_id": "ps_", "contact_id": "ct_", "company_id": "co_"}
@@ -131,8 +159,9 @@ class NodestashSimulator:
 
     name = "nodestash"
     VARIANTS = VARIANTS
-    burst_limit = 5  # Free plan, per second, per workspace
-    daily_limit = 100_000  # Free says 1,000; high so demos and tests never spend it
+    plan = DEFAULT_PLAN
+    burst_limit = PLANS[DEFAULT_PLAN][2]  # per second, per workspace
+    daily_limit = PLANS[DEFAULT_PLAN][1]
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -142,6 +171,8 @@ class NodestashSimulator:
         self.contacts: dict[str, dict[str, Any]] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         self.deals: dict[str, dict[str, Any]] = {}
+        self.activities: dict[str, dict[str, Any]] = {}
+        self._last_stamp = ""
         self.idempotent_responses: dict[str, tuple[str, SandboxResponse]] = {}
         self._burst_window = 0
         self._burst_used = 0
@@ -156,15 +187,49 @@ class NodestashSimulator:
         self.contacts = data.contacts
         self.companies = data.companies
         self.deals = data.deals
+        self.activities = data.activities
+        self._last_stamp = ""
         self.idempotent_responses = {}
         self.variants = set()
         self._changed()
         self._burst_window = self._burst_used = 0
         self._daily_reset = self._daily_used = 0
+        self.set_plan(DEFAULT_PLAN)
+
+    def set_plan(self, plan: str) -> None:
+        """Switch the workspace's plan (nodestash.md §11); what was spent today stays spent."""
+        _, self.daily_limit, self.burst_limit = PLANS[plan]
+        self.plan = plan
+
+    def set_daily_remaining(self, remaining: int) -> None:
+        """Leave exactly ``remaining`` requests of today's quota (tests of a spent quota)."""
+        if not 0 <= remaining <= self.daily_limit:
+            raise ValueError(f"daily_remaining must be from 0 to {self.daily_limit}")
+        now = time.time()
+        if now >= self._daily_reset:
+            self._daily_reset = _next_midnight_utc(now)
+        self._daily_used = self.daily_limit - remaining
+
+    def quota(self) -> dict[str, Any]:
+        """The plan and what is left of it, as the next response's headers would say."""
+        return {
+            "plan": self.plan,
+            "daily_limit": self.daily_limit,
+            "daily_remaining": max(0, self.daily_limit - self._daily_used)
+            if time.time() < self._daily_reset
+            else self.daily_limit,
+            "burst_limit": self.burst_limit,
+        }
+
+    def delete_deal(self, deal_id: str) -> None:
+        """Remove a deal for good, as ``DELETE /deals/{id}`` does; its activities stay."""
+        del self.deals[deal_id]
+        self._changed()
 
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply raw attribute changes as another nodestash user would (no validation beyond
-        formatting a numeric ``value``); a ``stage_id`` of another pipeline moves the deal there."""
+        formatting a numeric ``value``); a ``stage_id`` of another pipeline moves the deal there.
+        ``updated_at`` moves forward, unless the changes set it (an older copy, for tests)."""
         deal = self.deals[deal_id]
         changes = copy.deepcopy(changes)
         raw_value = changes.get("value")
@@ -180,7 +245,10 @@ class NodestashSimulator:
         if stage is not None:
             deal["pipeline_id"] = pipeline["id"]
             self._move_to_stage(deal, stage)
-        self._touch(deal)
+        if "updated_at" in changes:
+            self._changed()
+        else:
+            self._touch(deal)
         return copy.deepcopy(deal)
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
@@ -214,7 +282,7 @@ class NodestashSimulator:
             if self._burst_used >= self.burst_limit:
                 self._raise_rate_limited(
                     f"Rate limit exceeded. Per-second burst limit of {self.burst_limit} requests "
-                    "exceeded for the Free plan.",
+                    f"exceeded for the {PLANS[self.plan][0]} plan.",
                     math.ceil(window + 1 - now),
                 )
             if self._daily_used >= self.daily_limit:
@@ -265,21 +333,35 @@ class NodestashSimulator:
 
     def _route(self, request: SandboxRequest, request_id: str) -> SandboxResponse:
         try:
-            body = self._dispatch(request)
+            result = self._dispatch(request)
         except ApiError as error:
             return self._error_response(error, request_id)
+        status, body = result if isinstance(result, tuple) else (200, result)
+        if body is None:  # 204 No Content
+            return SandboxResponse(status)
         body.setdefault("meta", {})["request_id"] = request_id
-        return SandboxResponse(200, body)
+        return SandboxResponse(status, body)
 
-    def _dispatch(self, request: SandboxRequest) -> dict[str, Any]:
+    def _dispatch(self, request: SandboxRequest) -> Any:
+        """A handler's body (200), or ``(status, body or None)``."""
         parts = [p for p in request.path.split("/") if p]
         if len(parts) not in (2, 3) or parts[0] != "v1":
             raise ApiError(404, "NOT_FOUND", "Route not found")
         collection = parts[1]
         object_id = parts[2] if len(parts) == 3 else None
-        routes: dict[tuple[str, bool], dict[str, Callable[..., dict[str, Any]]]] = {
-            ("deals", False): {"GET": self._list_deals},
-            ("deals", True): {"GET": self._get_deal, "PATCH": self._update_deal},
+        routes: dict[tuple[str, bool], dict[str, Callable[..., Any]]] = {
+            ("deals", False): {"GET": self._list_deals, "POST": self._create_deal},
+            ("deals", True): {
+                "GET": self._get_deal,
+                "PATCH": self._update_deal,
+                "DELETE": self._delete_deal,
+            },
+            ("activities", False): {"GET": self._list_activities, "POST": self._create_activity},
+            ("activities", True): {
+                "GET": self._get_activity,
+                "PATCH": self._update_activity,
+                "DELETE": self._delete_activity,
+            },
             ("pipelines", False): {"GET": self._list_pipelines},
             ("pipelines", True): {"GET": self._get_pipeline},
             ("contacts", False): {"GET": self._list_contacts},
@@ -310,9 +392,14 @@ class NodestashSimulator:
     # --- Shared list machinery ------------------------------------------------------------------
 
     def _paginate(
-        self, request: SandboxRequest, items: list[dict[str, Any]], kind: str
+        self,
+        request: SandboxRequest,
+        items: list[dict[str, Any]],
+        kind: str,
+        *,
+        default_limit: int = DEFAULT_LIMIT,
     ) -> dict[str, Any]:
-        raw_limit = request.param("limit", str(DEFAULT_LIMIT)) or ""
+        raw_limit = request.param("limit", str(default_limit)) or ""
         raw_limit = raw_limit.strip()
         if (
             not (raw_limit.isascii() and raw_limit.isdigit())
@@ -371,7 +458,8 @@ class NodestashSimulator:
         allowed: tuple[str, ...],
         key_for: Callable[[dict[str, Any], str], Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Multi-key sort from ``sort=a,-b``; nulls last in both directions; ties by id."""
+        """Multi-key sort from ``sort=a,-b``; nulls last in both directions; ties by id
+        (ascending, whichever the direction: a stable order for equal timestamps)."""
         raw = request.param("sort") or "-created_at"
         keys = []
         for part in raw.split(","):
@@ -633,15 +721,18 @@ class NodestashSimulator:
         else:
             deal["closed_at"] = None
 
-    @staticmethod
-    def _next_timestamp(deal: dict[str, Any]) -> str:
-        """Now, but always at least a second after the deal's last update."""
+    def _next_timestamp(self, item: dict[str, Any]) -> str:
+        """Now, but at least a second after the item's last update and never before the latest
+        stamp handed out, so "updated since" never misses a change."""
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        stamp = format_timestamp(now)
         try:
-            previous = parse_timestamp(deal["updated_at"])
+            previous = parse_timestamp(item["updated_at"])
         except (KeyError, TypeError, ValueError):
-            return format_timestamp(now)
-        return format_timestamp(max(now, previous + dt.timedelta(seconds=1)))
+            pass
+        else:
+            stamp = max(stamp, format_timestamp(previous + dt.timedelta(seconds=1)))
+        return max(stamp, self._last_stamp)
 
     def _changed(self) -> None:
         """Any deal changed: the cached sort orders are out of date."""
@@ -650,7 +741,7 @@ class NodestashSimulator:
 
     def _touch(self, deal: dict[str, Any]) -> None:
         self._changed()
-        deal["updated_at"] = self._next_timestamp(deal)
+        deal["updated_at"] = self._last_stamp = self._next_timestamp(deal)
         closed_at = deal.get("closed_at")
         if isinstance(closed_at, str) and closed_at > deal["updated_at"]:
             deal["closed_at"] = deal["updated_at"]
@@ -738,3 +829,224 @@ class NodestashSimulator:
         if "contact_count" in includes:
             attributes["contact_count"] = len(members)
         return {"data": _resource("company", attributes)}
+
+    # --- Create and delete deals (§19) ------------------------------------------------------------
+
+    @staticmethod
+    def _object_body(request: SandboxRequest) -> dict[str, Any]:
+        try:
+            body = request.json()
+        except BadJson:
+            raise ApiError(400, "VALIDATION_ERROR", "Malformed JSON body") from None
+        if not isinstance(body, dict):
+            raise _validation("body", "Expected an object")
+        return body
+
+    def _create_deal(self, request: SandboxRequest) -> tuple[int, dict[str, Any]]:
+        body = self._object_body(request)
+        pipeline_id = body.get("pipeline_id")
+        if pipeline_id is None:
+            pipeline = next(
+                (p for p in self.pipelines.values() if p.get("is_default")),
+                next(iter(self.pipelines.values())),
+            )
+        elif not isinstance(pipeline_id, str):
+            raise _validation("pipeline_id", "Expected a string")
+        elif pipeline_id not in self.pipelines:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "Pipeline not found")
+        else:
+            pipeline = self.pipelines[pipeline_id]
+        # "title" is required here; everything else is checked as a PATCH would check it.
+        changes = self._validated_deal_changes(
+            {"pipeline_id": pipeline["id"]}, {"title": None, **body}
+        )
+        stage = changes.pop("stage", None) or next(
+            s for s in pipeline["stages"] if s["type"] == "open"
+        )
+        deal: dict[str, Any] = {
+            "id": "dl_" + uuid.uuid4().hex[:20],
+            "title": "",
+            "value": None,
+            "currency": "EUR",
+            "pipeline_id": pipeline["id"],
+            "stage_id": stage["id"],
+            "contact_id": None,
+            "company_id": None,
+            "owner_id": None,
+            "expected_close_date": None,
+            "closed_at": None,
+            "custom_fields": {},
+            "tags": [],
+        }
+        deal.update(changes)
+        self._move_to_stage(deal, stage)
+        self._touch(deal)
+        deal["created_at"] = deal["updated_at"]
+        self.deals[deal["id"]] = deal
+        return 201, {"data": _resource("deal", copy.deepcopy(deal))}
+
+    def _delete_deal(self, request: SandboxRequest, object_id: str) -> tuple[int, None]:
+        self.delete_deal(self._deal(object_id)["id"])
+        return 204, None
+
+    # --- Activities (§20) -----------------------------------------------------------------------
+
+    def _activity(self, object_id: str) -> dict[str, Any]:
+        activity = self.activities.get(self._object_id(object_id, "act_", "Activity"))
+        if activity is None:
+            raise ApiError(404, "NOT_FOUND", "Activity not found")
+        return activity
+
+    def _list_activities(self, request: SandboxRequest) -> dict[str, Any]:
+        activities = list(self.activities.values())
+        for name in ("type", "contact_id", "company_id", "deal_id"):
+            wanted = request.param(name)
+            if wanted:
+                activities = [a for a in activities if a.get(name) == wanted]
+        is_done = request.param("is_done")
+        if is_done:
+            if is_done not in ("true", "false"):
+                raise _validation("is_done", 'Expected "true" or "false"')
+            activities = [a for a in activities if a.get("is_done") is (is_done == "true")]
+        activities = self._sorted(request, activities, ACTIVITY_SORTS)
+        return self._paginate(request, activities, "activity", default_limit=DEFAULT_ACTIVITY_LIMIT)
+
+    def _get_activity(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        return {"data": _resource("activity", copy.deepcopy(self._activity(object_id)))}
+
+    def _create_activity(self, request: SandboxRequest) -> tuple[int, dict[str, Any]]:
+        body = self._object_body(request)
+        changes = self._validated_activity_changes({"type": None, "subject": None, **body})
+        activity: dict[str, Any] = {
+            "id": "act_" + uuid.uuid4().hex[:20],
+            "type": "note",
+            "subject": "",
+            "body": None,
+            "contact_id": None,
+            "company_id": None,
+            "deal_id": None,
+            "owner_id": None,
+            "is_done": False,
+            "due_date": None,
+            "completed_at": None,
+            "metadata": {},
+            "tags": [],
+        }
+        self._apply_activity_changes(activity, changes)
+        activity["created_at"] = activity["updated_at"]
+        self.activities[activity["id"]] = activity
+        return 201, {"data": _resource("activity", copy.deepcopy(activity))}
+
+    def _update_activity(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        activity = self._activity(object_id)
+        changes = self._validated_activity_changes(self._object_body(request))
+        if changes:
+            self._apply_activity_changes(activity, changes)
+        return {"data": _resource("activity", copy.deepcopy(activity))}
+
+    def _delete_activity(self, request: SandboxRequest, object_id: str) -> tuple[int, None]:
+        del self.activities[self._activity(object_id)["id"]]
+        return 204, None
+
+    def _apply_activity_changes(self, activity: dict[str, Any], changes: dict[str, Any]) -> None:
+        was_done = activity.get("is_done") is True
+        activity.update(changes)
+        stamp = self._next_timestamp(activity)
+        activity["updated_at"] = self._last_stamp = stamp
+        if activity["is_done"] and not was_done:
+            activity["completed_at"] = stamp
+        elif not activity["is_done"]:
+            activity["completed_at"] = None
+
+    def _validated_activity_changes(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Every field checked before anything changes: 400s first, then 422s. Unknown and
+        server-managed fields are ignored, as for deals."""
+        changes: dict[str, Any] = {}
+        details: list[dict[str, str]] = []
+        if "type" in body:
+            if body["type"] not in ACTIVITY_TYPES:
+                details.append(_detail("type", f"Expected one of: {', '.join(ACTIVITY_TYPES)}"))
+            else:
+                changes["type"] = body["type"]
+        if "subject" in body:
+            subject = body["subject"]
+            if not isinstance(subject, str) or not subject.strip():
+                details.append(_detail("subject", "Subject is required"))
+            elif len(subject) > MAX_SUBJECT_LENGTH:
+                details.append(
+                    _detail(
+                        "subject",
+                        f"String must contain at most {MAX_SUBJECT_LENGTH} character(s)",
+                    )
+                )
+            else:
+                changes["subject"] = subject
+        if "body" in body:
+            if body["body"] is not None and not isinstance(body["body"], str):
+                details.append(_detail("body", "Expected a string"))
+            else:
+                changes["body"] = body["body"]
+        if "due_date" in body:
+            due = body["due_date"]
+            if due is None:
+                changes["due_date"] = None
+            elif isinstance(due, str) and self._is_date(due):
+                changes["due_date"] = due
+            elif isinstance(due, str) and self._utc_timestamp(due):
+                changes["due_date"] = self._utc_timestamp(due)
+            else:
+                details.append(_detail("due_date", "Expected a date YYYY-MM-DD or a date-time"))
+        if "is_done" in body:
+            if not isinstance(body["is_done"], bool):
+                details.append(_detail("is_done", "Expected a boolean"))
+            else:
+                changes["is_done"] = body["is_done"]
+        if "tags" in body:
+            tags = body["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                details.append(_detail("tags", "Expected an array of strings"))
+            elif len(tags) > MAX_TAGS:
+                details.append(_detail("tags", f"Array must contain at most {MAX_TAGS} element(s)"))
+            else:
+                changes["tags"] = list(tags)
+        if "metadata" in body:
+            if not isinstance(body["metadata"], dict):
+                details.append(_detail("metadata", "Expected an object"))
+            else:
+                changes["metadata"] = copy.deepcopy(body["metadata"])
+        linked = {
+            "deal_id": (self.deals, "Deal"),
+            "contact_id": (self.contacts, "Contact"),
+            "company_id": (self.companies, "Company"),
+        }
+        missing_link = None
+        for name, (table, label) in linked.items():
+            if name not in body:
+                continue
+            if body[name] is None:
+                changes[name] = None
+            elif not isinstance(body[name], str):
+                details.append(_detail(name, "Expected a string"))
+            elif body[name] not in table:
+                missing_link = missing_link or f"{label} not found"
+            else:
+                changes[name] = body[name]
+        if details:
+            raise ApiError(400, "VALIDATION_ERROR", "Request validation failed", details)
+        if missing_link:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", missing_link)
+        return changes
+
+    @staticmethod
+    def _utc_timestamp(text: str) -> str | None:
+        """An ISO 8601 date-time with a zone, as nodestash's UTC ``Z`` form; None if not one."""
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if "T" not in text.upper() or moment.tzinfo is None:
+            return None
+        try:
+            return format_timestamp(moment)
+        except (OverflowError, ValueError):
+            return None

@@ -3,8 +3,15 @@
 - ``demo``: about 40 deals that read like a B2B sales team's last five weeks, two pipelines
   ("Sales", and "Partnerships" with two lost stages), contacts, companies, every status, unicode
   and HTML in titles, one deal whose contact was deleted (a dangling link, nodestash.md §14.10).
-- ``large``: 10,000 generated deals over the same pipelines (benchmarks, pagination).
-- a number such as ``"120"``: that many generated deals.
+- ``large``: 10,000 generated deals over the same pipelines (benchmarks, pagination), with 1,500
+  companies and 1,500 contacts.
+- ``contacts``: 1,500 companies and 1,500 contacts with 300 generated deals (reference-data
+  volumes without the deal volume).
+- a number such as ``"120"``: that many generated deals (40 companies and 150 contacts when more
+  than the demo's 40 deals).
+
+Every seed has activities (nodestash.md §20) on its deals: overdue tasks, tasks due today, planned
+tasks and meetings, notes and finished calls, and open deals with no open task at all.
 
 Every timestamp is an offset from the moment of seeding, so the demo always looks current; the
 offsets, ids and choices come from ``random.Random`` with a fixed seed, so two seedings in the same
@@ -13,6 +20,7 @@ second give identical data.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import random
 import string
@@ -20,13 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LARGE_DEAL_COUNT = 10_000
+MANY_REFERENCES = 1_500  # companies and contacts in the ``large`` and ``contacts`` seeds
+CONTACTS_SEED_DEALS = 300
 _ID_ALPHABET = string.ascii_letters + string.digits
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def format_timestamp(moment: dt.datetime) -> str:
-    """nodestash timestamps: ISO 8601 UTC with a ``Z``, whole seconds."""
-    return moment.astimezone(dt.UTC).strftime(_TIME_FORMAT)
+    """nodestash timestamps: ISO 8601 UTC with a ``Z``, whole seconds (``_TIME_FORMAT``, spelt
+    out: ``strftime`` is the slowest step of building 10,000 deals)."""
+    m = moment.astimezone(dt.UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def parse_timestamp(text: str) -> dt.datetime:
@@ -41,6 +53,7 @@ class NodestashSeed:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     companies: dict[str, dict[str, Any]] = field(default_factory=dict)
     deals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Ids:
@@ -51,6 +64,11 @@ class _Ids:
 
     def new(self, prefix: str) -> str:
         return prefix + "".join(self.rng.choice(_ID_ALPHABET) for _ in range(20))
+
+    def quick(self, prefix: str) -> str:
+        """The same shape from one draw, many times faster (for the many activities)."""
+        text = base64.b64encode(self.rng.randbytes(15)).decode()
+        return prefix + text.replace("+", "x").replace("/", "y")
 
 
 # --- Pipelines -------------------------------------------------------------------------------
@@ -156,7 +174,8 @@ def _companies(ids: _Ids, now: dt.datetime, count: int) -> dict[str, dict[str, A
             name = f"Customer {index + 1:03d} Ltd"
             domain, industry, size = f"customer{index + 1:03d}.example", "Services", "11-50"
         created = format_timestamp(now - dt.timedelta(days=300 - index % 200, hours=index % 24))
-        company_id = ids.new("co_")
+        # Past the 40 the numbered seeds use, the quick draw keeps 1,500 fast (same ids below).
+        company_id = ids.new("co_") if index < 40 else ids.quick("co_")
         companies[company_id] = {
             "id": company_id,
             "name": name,
@@ -188,8 +207,10 @@ def _contacts(
             if first
             else "procurement@mueller-soehne.de"
         )
+        if index >= len(_FIRST_NAMES) * len(_LAST_NAMES):  # past the name pairs: keep it unique
+            email = email.replace("@", f".{index}@")
         created = format_timestamp(now - dt.timedelta(days=200 - index % 150, minutes=index))
-        contact_id = ids.new("ct_")
+        contact_id = ids.new("ct_") if index < 150 else ids.quick("ct_")  # as for companies
         contacts[contact_id] = {
             "id": contact_id,
             "email": email,
@@ -279,6 +300,7 @@ def _new_deal(
     company_id: str | None,
     tags: list[str],
     custom_fields: dict[str, Any],
+    quick_id: bool = False,
 ) -> dict[str, Any]:
     # Spread over ~5 weeks; updated at some point after creation, never in the future.
     created = now - dt.timedelta(seconds=rng.randint(2 * 3600, 35 * 24 * 3600))
@@ -289,7 +311,7 @@ def _new_deal(
         expected = updated.date() - dt.timedelta(days=rng.randint(0, 10))
     else:
         expected = now.date() + dt.timedelta(days=rng.randint(3, 90))
-    deal_id = ids.new("dl_")
+    deal_id = ids.quick("dl_") if quick_id else ids.new("dl_")
     return {
         "id": deal_id,
         "title": title,
@@ -354,7 +376,13 @@ def _demo_deals(seed: NodestashSeed, ids: _Ids, rng: random.Random, now: dt.date
 
 
 def _generated_deals(
-    seed: NodestashSeed, ids: _Ids, rng: random.Random, now: dt.datetime, count: int
+    seed: NodestashSeed,
+    ids: _Ids,
+    rng: random.Random,
+    now: dt.datetime,
+    count: int,
+    *,
+    quick_ids: bool = False,
 ) -> None:
     pipelines = list(seed.pipelines.values())
     companies = list(seed.companies.values())
@@ -382,17 +410,20 @@ def _generated_deals(
             custom_fields={"priority": rng.choice(("high", "medium", "low"))}
             if rng.random() < 0.4
             else {},
+            quick_id=quick_ids,
         )
         seed.deals[deal["id"]] = deal
 
 
 def build_seed(seed: str, *, now: dt.datetime | None = None) -> NodestashSeed:
-    """``demo``, ``large`` or a deal count; any other name falls back to ``demo``."""
+    """``demo``, ``large``, ``contacts`` or a deal count; any other name falls back to ``demo``."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     name = (seed or "demo").strip().lower()
     generated_count = None
     if name == "large":
         generated_count = LARGE_DEAL_COUNT
+    elif name == "contacts":
+        generated_count = CONTACTS_SEED_DEALS
     elif name.isdigit():
         generated_count = int(name)
     else:
@@ -401,10 +432,154 @@ def build_seed(seed: str, *, now: dt.datetime | None = None) -> NodestashSeed:
     ids = _Ids(rng)
     result = NodestashSeed(pipelines=_pipelines(ids, now))
     big = generated_count is not None and generated_count > len(DEMO_DEALS)
-    result.companies = _companies(ids, now, 40 if big else len(COMPANIES))
-    result.contacts = _contacts(ids, now, list(result.companies), 150 if big else len(CONTACTS))
+    companies, contacts = (40, 150) if big else (len(COMPANIES), len(CONTACTS))
+    if name in ("large", "contacts"):
+        companies = contacts = MANY_REFERENCES
+    result.companies = _companies(ids, now, companies)
+    result.contacts = _contacts(ids, now, list(result.companies), contacts)
     if generated_count is None:
         _demo_deals(result, ids, rng, now)
     else:
-        _generated_deals(result, ids, rng, now, generated_count)
+        # The many-reference seeds draw ids in one go: 10,000 deals and their activities build
+        # in well under a second (the numbered seeds keep their ids).
+        quick_ids = name in ("large", "contacts")
+        _generated_deals(result, ids, rng, now, generated_count, quick_ids=quick_ids)
+    result.activities = _activities(result, name, now)
     return result
+
+
+# --- Activities (nodestash.md §20) -------------------------------------------------------------
+
+# What each open deal has, in turn: the "next step" states a sales list shows.
+_OPEN_DEAL_PLANS = ("overdue", "today", "planned", "notes_only", "nothing")
+
+
+def _activity(
+    ids: _Ids,
+    deal: dict[str, Any],
+    *,
+    kind: str,
+    subject: str,
+    created: dt.datetime,
+    due: dt.date | None = None,
+    done_at: dt.datetime | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    activity_id = ids.quick("act_")
+    stamp = _utc_stamp(created)
+    return {
+        "id": activity_id,
+        "type": kind,
+        "subject": subject,
+        "body": body,
+        "contact_id": deal.get("contact_id"),
+        "company_id": deal.get("company_id"),
+        "deal_id": deal["id"],
+        "owner_id": None,
+        "is_done": done_at is not None,
+        "due_date": due.isoformat() if due else None,
+        "completed_at": _utc_stamp(done_at) if done_at else None,
+        "metadata": {},
+        "tags": [],
+        "created_at": stamp,
+        "updated_at": _utc_stamp(done_at) if done_at else stamp,
+    }
+
+
+def _utc_stamp(moment: dt.datetime) -> str:
+    """``format_timestamp`` for a whole-second UTC moment, without its slow ``strftime``."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _activities(seed: NodestashSeed, name: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Notes, tasks, calls and meetings on the seed's deals, from their own RNG (the deals' ids
+    stay as they were). Due dates are relative to today (UTC)."""
+    rng = random.Random(f"nodestash-activities:{name}")  # noqa: S311 - sample data
+    ids = _Ids(rng)
+    open_stages = {
+        stage["id"]
+        for pipeline in seed.pipelines.values()
+        for stage in pipeline["stages"]
+        if stage["type"] == "open"
+    }
+    today = now.date()
+    activities: list[dict[str, Any]] = []
+    for index, deal in enumerate(seed.deals.values()):
+        created = dt.datetime.fromisoformat(deal["created_at"])  # strptime is slow for 10,000
+        since = max(1, int((now - created).total_seconds()))
+
+        def moment(created=created, since=since) -> dt.datetime:
+            return created + dt.timedelta(seconds=int(rng.random() * since))
+
+        if deal["stage_id"] not in open_stages:
+            if index % 2 == 0:
+                done = moment()
+                activities.append(
+                    _activity(
+                        ids,
+                        deal,
+                        kind="call",
+                        subject="Closing call",
+                        created=done,
+                        done_at=done,
+                        body="Talked through the outcome.",
+                    )
+                )
+            continue
+        plan = _OPEN_DEAL_PLANS[index % len(_OPEN_DEAL_PLANS)]
+        if plan in ("overdue", "notes_only") or index % 3 == 0:
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind="note",
+                    subject="Discovery notes",
+                    created=moment(),
+                    body="Needs, budget and timeline captured on the first call.",
+                )
+            )
+        if plan == "overdue":
+            due = today - dt.timedelta(days=rng.randint(1, 6))
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind="task",
+                    subject="Send revised proposal",
+                    created=moment(),
+                    due=due,
+                )
+            )
+        elif plan == "today":
+            activities.append(
+                _activity(
+                    ids, deal, kind="task", subject="Follow-up call", created=moment(), due=today
+                )
+            )
+        elif plan == "planned":
+            kind = "meeting" if index % 2 else "task"
+            due = today + dt.timedelta(days=rng.randint(2, 14))
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind=kind,
+                    subject="Demo with the buying team",
+                    created=moment(),
+                    due=due,
+                )
+            )
+            done = moment()
+            activities.append(
+                _activity(
+                    ids,
+                    deal,
+                    kind="call",
+                    subject="Intro call",
+                    created=done,
+                    due=done.date(),
+                    done_at=done,
+                )
+            )
+    activities.sort(key=lambda activity: activity["created_at"])
+    return {activity["id"]: activity for activity in activities}

@@ -1,8 +1,10 @@
 """Deterministic seed data for the Stora simulator (raw Stora-shaped dicts).
 
-Seeds: ``demo`` (a self-storage sales team's week, ~40 deals), ``large`` (10,000 deals), a number
-such as ``"120"`` (that many generated deals) and ``empty`` (no deals). Any other name falls back
-to ``demo`` so one simulator never breaks a ``Sandbox.reset`` meant for the other.
+Seeds: ``demo`` (a self-storage sales team's week, ~40 deals), ``large`` (10,000 deals over
+1,500 contacts), ``contacts`` (1,500 contacts, 300 deals over them: reference-data volumes
+without the deal volume), a number such as ``"120"`` (that many generated deals over the 20 demo
+contacts) and ``empty`` (no deals). Any other name falls back to ``demo`` so one simulator never
+breaks a ``Sandbox.reset`` meant for the other.
 
 Every timestamp is an offset from ``now`` (the moment of seeding), so the demo always looks fresh;
 the offsets, ids and choices come from ``random.Random`` with a fixed seed, so they never change.
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LARGE_SEED_DEALS = 10_000
+MANY_CONTACTS = 1_500  # the ``large`` and ``contacts`` seeds (issue 11's reference-data volume)
+CONTACTS_SEED_DEALS = 300
 DELETED_STAGE_NAME = "Second Stage - (Deleted)"
 API_APPLICATION_ID = "app_99b90b9d208a137b"
 HTML_DEAL_NAME = '<script>alert("x")</script> Bold & Co'
@@ -51,8 +55,10 @@ def build_stora_seed(seed: str, *, now: float) -> StoraSeed:
     data = _reference_data(rng, now)
     if seed == "empty":
         return data
-    if seed == "large":
-        data.deals = _generated_deals(rng, data, LARGE_SEED_DEALS, now)
+    if seed in ("large", "contacts"):
+        data.contacts += _many_contacts(now, MANY_CONTACTS - len(data.contacts))
+        count = LARGE_SEED_DEALS if seed == "large" else CONTACTS_SEED_DEALS
+        data.deals = _generated_deals(rng, data, count, now)
     elif seed.isdigit():
         data.deals = _generated_deals(rng, data, int(seed), now)
     else:
@@ -111,8 +117,13 @@ SITES = (
     ("Bristol Temple Gate", "5 Cattle Market Road", "Bristol", "BS1 6QA"),
     ("Manchester Ancoats", "48 Great Ancoats Street", "Manchester", "M4 5AB"),
 )
-UNIT_TYPES = ("25 sq ft locker", "50 sq ft unit", "100 sq ft unit", "160 sq ft container")
-PROTECTION_LEVELS = ("£1,000 cover", "£2,500 cover", "£5,000 cover")
+UNIT_TYPES = (  # name, size description, monthly price in pence
+    ("Locker", "25 sq ft", 2500),
+    ("Small unit", "50 sq ft", 5000),
+    ("Medium unit", "100 sq ft", 8900),
+    ("Container", "160 sq ft", 21000),
+)
+PROTECTION_LEVELS = ((100_000, 300), (250_000, 550), (500_000, 900))  # cover, monthly price (pence)
 
 
 def _reference_data(rng: random.Random, now: int) -> StoraSeed:
@@ -146,11 +157,64 @@ def _reference_data(rng: random.Random, now: int) -> StoraSeed:
     for index, (name, line_1, city, postal_code) in enumerate(SITES):
         created = now - (900 - index * 120) * DAY
         data.sites.append(_site(rng, name, line_1, city, postal_code, created))
-    for name in UNIT_TYPES:
-        data.unit_types.append({"id": _hex_id(rng, "utype_"), "name": name})
-    for name in PROTECTION_LEVELS:
-        data.protection_levels.append({"id": _hex_id(rng, "plvl_"), "name": name})
+    for index, (name, size, price) in enumerate(UNIT_TYPES):
+        site_id = data.sites[index % len(data.sites)]["id"]
+        data.unit_types.append(_unit_type(_hex_id(rng, "utype_"), name, size, price, site_id, now))
+    for cover, price in PROTECTION_LEVELS:
+        data.protection_levels.append(_protection_level(_hex_id(rng, "plvl_"), cover, price, now))
     return data
+
+
+def _money(pence: int) -> dict[str, Any]:
+    """Stora's money object (stora.md §17): minor units, currency, display text."""
+    return {"amount": pence, "currency": "GBP", "formatted": f"£{pence / 100:,.2f}"}
+
+
+def _monthly(pence: int) -> list[dict[str, Any]]:
+    return [{"billing_period": "monthly", "price": _money(pence)}]
+
+
+def _unit_type(unit_type_id, name, size, price, site_id, now) -> dict[str, Any]:
+    return {
+        "id": unit_type_id,
+        "created_at": iso(now - 600 * DAY),
+        "name": name,
+        "prices": _monthly(price),
+        "site": {"id": site_id},
+        "size_description": size,
+        "status": "active",
+        "updated_at": iso(now - 20 * DAY),
+    }
+
+
+def _protection_level(level_id, cover, price, now) -> dict[str, Any]:
+    """No ``name``: a protection level is known by its cover (stora.md §17)."""
+    return {
+        "id": level_id,
+        "cover_level": _money(cover),
+        "created_at": iso(now - 600 * DAY),
+        "prices": _monthly(price),
+        "public": True,
+        "updated_at": iso(now - 20 * DAY),
+    }
+
+
+_FIRST_NAMES = ("Alex", "Sam", "Jo", "Priya", "Tom", "Mia", "Omar", "Eve", "Luca", "Nia", "Ben")
+_LAST_NAMES = ("Smith", "Jones", "Khan", "Brown", "Evans", "Wilson", "Patel", "Walsh", "Young")
+
+
+def _many_contacts(now: int, count: int) -> list[dict[str, Any]]:
+    """Generated contacts, from their own RNG so the demo contacts' and deals' ids never move."""
+    rng = random.Random("stora-many-contacts")  # noqa: S311 - deterministic demo data
+    contacts = []
+    for index in range(count):
+        first = _FIRST_NAMES[index % len(_FIRST_NAMES)]
+        last = _LAST_NAMES[(index // len(_FIRST_NAMES)) % len(_LAST_NAMES)]
+        email = f"{first.lower()}.{last.lower()}.{index + 1}@example.com"
+        created = now - rng.randrange(2 * DAY, 700 * DAY)
+        phone = None if index % 3 == 0 else f"+44 7700 9{index:05d}"
+        contacts.append(_contact(rng, f"{first} {last}", email, phone, created, now))
+    return contacts
 
 
 def _contact(rng, full_name, email, phone, created, now) -> dict[str, Any]:
@@ -279,6 +343,17 @@ def _line_items(rng: random.Random, data: StoraSeed) -> list[dict[str, Any]]:
     return items
 
 
+def _generated_line_items(data: StoraSeed, index: int) -> list[dict[str, Any]]:
+    """A unit type on every generated deal and a protection level on every third, without the
+    RNG (so adding them changed no generated id)."""
+    unit_type = data.unit_types[index % len(data.unit_types)]["id"]
+    items = [{"item": {"id": unit_type}, "quantity": 1, "type": "unit_type"}]
+    if index % 3 == 0:
+        protection = data.protection_levels[index % len(data.protection_levels)]["id"]
+        items.insert(0, {"item": {"id": protection}, "quantity": 1, "type": "protection"})
+    return items
+
+
 def _deleted_stage(now: int) -> dict[str, Any]:
     """A stage removed in Backoffice: deals keep a copy with no ``id`` (stora.md §11.1)."""
     return {
@@ -388,7 +463,7 @@ def _generated_deals(
                 creator_id=API_APPLICATION_ID if index % 50 == 0 else staff_ids[index % 7],
                 assignee_id=None if index % 10 == 0 else staff_ids[rng.randrange(len(staff_ids))],
                 site_id=site_ids[index % len(site_ids)],
-                line_items=[],
+                line_items=_generated_line_items(data, index),
                 lost_reason=LOST_REASONS[index % 4] if status == "lost" else None,
                 value_estimate=value_estimate,
                 note=NOTES[index % len(NOTES)],

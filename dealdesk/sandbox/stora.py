@@ -5,7 +5,19 @@ Paths arrive without the ``/stora`` prefix (``/2025-09/deals``). ``handle`` runs
 sandbox's lock, never raises and never changes state for a request it refuses: every body is
 validated in full before anything is applied. The clock is injectable so tests control time.
 
-Not simulated: OAuth, creating deals, scopes (403 comes from ``Sandbox.fail_next``) and CSV output
+Also simulated (§15-17): creating deals (S-A13, answered 201), unit types and protection levels,
+and webhook endpoints. Every deal change (PATCH, win, lose, reopen, create, ``mutate_deal``) is
+stamped with an ``updated_at`` at least a second after the deal's previous one and never before
+the latest stamp given to any change, and POSTs a signed ``deal.lost`` (lose, or a mutation to
+lost) or ``deal.updated`` (everything else, S-A12) to every registered endpoint, from a
+background thread (``dealdesk/sandbox/webhooks.py``). Webhook endpoints, sandbox choices: ids
+``whe_…``; create answers 201 with the ``secret`` (``whsec_…``), which the list never shows again;
+``DELETE /2025-09/webhook_endpoints/{id}`` answers 204; ``url`` must start ``https://``, except
+that ``http://`` to loopback (``127.0.0.1``, ``localhost``, ``[::1]``) is accepted so the sandbox
+can call a local DealDesk. Deals can be deleted only through the control API (Stora documents no
+delete).
+
+Not simulated: OAuth, scopes (403 comes from ``Sandbox.fail_next``) and CSV output
 (``Accept: text/csv`` answers 406 ``invalid_format``).
 """
 
@@ -22,9 +34,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from dealdesk.sandbox.core import BadJson, SandboxRequest, SandboxResponse
-from dealdesk.sandbox.seed_stora import LOST_REASONS, build_stora_seed, iso
+from dealdesk.sandbox.seed_stora import API_APPLICATION_ID, LOST_REASONS, build_stora_seed, iso
+from dealdesk.sandbox.webhooks import WebhookSender
 
 VERSION = "2025-09"
 MAX_LIMIT, DEFAULT_LIMIT = 100, 50
@@ -56,6 +70,8 @@ VARIANTS = frozenset(
 FILTER_PARAMS = ("status", "stage_id", "assignee_id", "contact_id", "site_id", "search")
 # Stora's examples omit these from list/win/lose/reopen bodies; show and update include them.
 SHOW_ONLY_DEAL_FIELDS = ("metadata", "note")
+WEBHOOK_EVENT_TYPES = ("deal.updated", "deal.lost")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # sandbox-only: http:// allowed to these
 
 CURIES = [
     {"name": "bo", "href": "https://app.stora.test{rel}", "templated": True, "title": "Backoffice"},
@@ -159,6 +175,7 @@ class StoraSimulator:
         self.rate_limiting = True
         self.clock = clock
         self.variants: set[str] = set()
+        self.webhooks = WebhookSender()
         self.reset("demo")
 
     # --- state ------------------------------------------------------------------------------
@@ -175,16 +192,73 @@ class StoraSimulator:
         self.idempotency: dict[tuple[str, str], tuple[float, SandboxResponse]] = {}
         self.request_times: dict[str, deque[float]] = {}  # per token (S-A10)
         self.variants = set()
+        self.webhook_endpoints: dict[str, dict[str, Any]] = {}
+        self.webhooks.reset()
+        self._last_stamp = 0
         self._changed()
 
     def mutate_deal(self, deal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply raw Stora-shaped changes as another user would; ``updated_at`` moves forward."""
         deal = self.deals[deal_id]
+        was_lost = deal.get("status") == "lost"
         deal.update(copy.deepcopy(changes))
         self._changed()
         if "updated_at" not in changes:
             self._touch(deal)
+        lost_now = deal.get("status") == "lost" and not was_lost
+        self._emit(deal, "deal.lost" if lost_now else "deal.updated")
         return copy.deepcopy(deal)
+
+    def delete_deal(self, deal_id: str) -> None:
+        """Remove a deal as if it were deleted in Backoffice; no webhook is sent."""
+        del self.deals[deal_id]
+        self._changed()
+
+    def register_webhook(
+        self,
+        url: str,
+        *,
+        secret: str | None = None,
+        event_types: Iterable[str] = WEBHOOK_EVENT_TYPES,
+        name: str = "DealDesk",
+    ) -> dict[str, Any]:
+        """Add a webhook endpoint directly (no URL checks); returns it with its secret."""
+        now = iso(self.clock())
+        endpoint = {
+            "id": "whe_" + uuid.uuid4().hex[:16],
+            "api_version": VERSION,
+            "created_at": now,
+            "description": None,
+            "event_types": list(event_types),
+            "metadata": {},
+            "name": name,
+            "secret": secret or "whsec_" + uuid.uuid4().hex,
+            "status": "enabled",
+            "updated_at": now,
+            "url": url,
+        }
+        self.webhook_endpoints[endpoint["id"]] = endpoint
+        return copy.deepcopy(endpoint)
+
+    def _emit(self, deal: dict[str, Any], event_type: str) -> None:
+        """Queue a signed event for every endpoint that wants it; sent later, off the lock."""
+        targets = [
+            (endpoint["id"], endpoint["url"], endpoint["secret"])
+            for endpoint in self.webhook_endpoints.values()
+            if event_type in endpoint["event_types"]
+        ]
+        if not targets:
+            return
+        event = {
+            "event": {
+                "id": "evt_" + uuid.uuid4().hex,
+                "type": event_type,
+                "api_version": VERSION,
+                "created_at": iso(self.clock()),
+                "data": {"deal": self._present(deal, set(EXPANDABLE))},
+            }
+        }
+        self.webhooks.enqueue(event, targets, str(deal.get("id")))
 
     def _changed(self) -> None:
         """Any deal changed: the cached sort orders are out of date."""
@@ -195,9 +269,12 @@ class StoraSimulator:
         """Bump ``updated_at``, always at least a second past the previous value, so a change
         is visible to a client comparing timestamps even within one second."""
         self._changed()
-        now = int(self.clock())
+        stamp = max(int(self.clock()), self._last_stamp)
         previous = _epoch(deal.get("updated_at"))
-        deal["updated_at"] = iso(now if previous is None else max(now, previous + 1))
+        if previous is not None:
+            stamp = max(stamp, previous + 1)
+        self._last_stamp = stamp
+        deal["updated_at"] = iso(stamp)
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -220,7 +297,10 @@ class StoraSimulator:
                     headers = {**replay.headers, "Idempotent-Replayed": "true"}
                     return SandboxResponse(replay.status, copy.deepcopy(replay.body), headers)
             status, body = self._route(request)
-            response = SandboxResponse(status, {**body, "meta": self._meta(request_id, body)})
+            if status == 204:
+                response = SandboxResponse(204)
+            else:
+                response = SandboxResponse(status, {**body, "meta": self._meta(request_id, body)})
         except StoraError as error:
             response = self._error_response(error, request_id)
         except Exception as error:  # never crash, never leak a traceback shape
@@ -290,6 +370,8 @@ class StoraSimulator:
         match rest:
             case ["deals"] if method == "GET":
                 return 200, self._list_deals(request)
+            case ["deals"] if method == "POST":
+                return 201, self._create_deal(request)
             case ["deals", "stages"] if method == "GET":
                 return 200, self._list(request, "stages", self.stages, STAGE_SORT_FIELDS)
             case ["deals", "stages", stage_id] if method == "GET":
@@ -313,6 +395,27 @@ class StoraSimulator:
                 return 200, self._list(request, "sites", self.sites, DEAL_SORT_FIELDS)
             case ["sites", site_id] if method == "GET":
                 return 200, {"site": copy.deepcopy(self._find(self.sites, site_id, "site_"))}
+            case ["unit_types"] if method == "GET":
+                return 200, self._list(request, "unit_types", self.unit_types, ())
+            case ["protection_levels"] if method == "GET":
+                return 200, self._list(request, "protection_levels", self.protection_levels, ())
+            case ["webhook_endpoints"] if method == "GET":
+                return 200, self._list(
+                    request,
+                    "webhook_endpoints",
+                    self.webhook_endpoints,
+                    (),
+                    present=self._present_endpoint,
+                )
+            case ["webhook_endpoints"] if method == "POST":
+                return 201, self._create_webhook_endpoint(request)
+            case ["webhook_endpoints", endpoint_id] if method == "GET":
+                endpoint = self._find(self.webhook_endpoints, endpoint_id, "whe_")
+                return 200, {"webhook_endpoint": self._present_endpoint(endpoint)}
+            case ["webhook_endpoints", endpoint_id] if method == "DELETE":
+                self._find(self.webhook_endpoints, endpoint_id, "whe_")
+                del self.webhook_endpoints[endpoint_id]
+                return 204, {}
         raise StoraError(404, "invalid_endpoint")
 
     @staticmethod
@@ -599,6 +702,7 @@ class StoraSimulator:
         if changes:
             deal.update(changes)
             self._touch(deal)
+            self._emit(deal, "deal.updated")
         return {"deal": self._present(deal, expand)}
 
     def _transition(self, request: SandboxRequest, deal_id: str, action: str) -> dict[str, Any]:
@@ -636,4 +740,108 @@ class StoraSimulator:
             raise StoraError(409, "conflict", f"The deal cannot be {PAST_TENSE[action]}: {state}.")
         deal.update(changes)
         self._touch(deal)
+        self._emit(deal, "deal.lost" if action == "lose" else "deal.updated")
         return {"deal": self._present(deal, expand, show=False)}
+
+    def _create_deal(self, request: SandboxRequest) -> dict[str, Any]:
+        """S-A13: ``name`` and ``contact`` required, ``stage`` defaults to the first by position,
+        ``line_items`` optional; the other PATCH fields are accepted too."""
+        expand = self._expand(request)
+        body = self._body(request)
+        errors: list[dict[str, str]] = []
+        contact = None
+        if "name" not in body:
+            errors.append(_detail("/name", "is required"))
+        if "contact" not in body:
+            errors.append(_detail("/contact", "is required"))
+        else:
+            contact = self._reference(
+                body["contact"], "/contact", self.contacts, errors, nullable=False
+            )
+        try:
+            changes = self._validate_patch({k: v for k, v in body.items() if k != "contact"})
+        except StoraError as error:
+            errors = [*errors, *error.details]
+            changes = {}
+        if errors:
+            raise StoraError(422, "invalid_content", details=errors)
+        if changes.get("stage") is None and self.stages:
+            first = min(self.stages.values(), key=lambda s: s.get("position") or 0)
+            changes["stage"] = {"id": first["id"]}
+        deal = {
+            "id": "deal_" + uuid.uuid4().hex[:16],
+            "assignee": None,
+            "contact": contact,
+            "creator": {"id": API_APPLICATION_ID},
+            "line_items": [],
+            "lost_reason": None,
+            "metadata": {},
+            "name": "",
+            "note": None,
+            "site": None,
+            "stage": None,
+            "starts_at": None,
+            "status": "open",
+            "value_estimate": None,
+            **changes,
+        }
+        self._touch(deal)
+        deal["created_at"] = deal["updated_at"]
+        self.deals[deal["id"]] = deal
+        self._emit(deal, "deal.updated")  # S-A12: no creation event type is documented
+        return {"deal": self._present(deal, expand)}
+
+    # --- webhook endpoints (§15) ------------------------------------------------------------
+
+    @staticmethod
+    def _present_endpoint(endpoint: dict[str, Any]) -> dict[str, Any]:
+        """The secret is shown once, when the endpoint is created."""
+        return {k: copy.deepcopy(v) for k, v in endpoint.items() if k != "secret"}
+
+    def _create_webhook_endpoint(self, request: SandboxRequest) -> dict[str, Any]:
+        body = self._body(request)
+        errors: list[dict[str, str]] = []
+        url = body.get("url")
+        if not isinstance(url, str) or not _is_webhook_url(url):
+            errors.append(_detail("/url", "must be a URL starting with https://"))
+        event_types = body.get("event_types", list(WEBHOOK_EVENT_TYPES))
+        if (
+            not isinstance(event_types, list)
+            or not event_types
+            or any(t not in WEBHOOK_EVENT_TYPES for t in event_types)
+        ):
+            errors.append(
+                _detail("/event_types", f"must be a list of: {', '.join(WEBHOOK_EVENT_TYPES)}")
+            )
+        if body.get("api_version", VERSION) != VERSION:
+            errors.append(_detail("/api_version", f"must be {VERSION}"))
+        for field in ("name", "description"):
+            if body.get(field) is not None and not isinstance(body[field], str):
+                errors.append(_detail(_pointer(field), "is not a string"))
+        if not isinstance(body.get("metadata", {}), dict):
+            errors.append(_detail("/metadata", "is not an object"))
+        known = {"name", "api_version", "url", "event_types", "description", "metadata"}
+        for field in sorted(body.keys() - known):
+            errors.append(_detail(_pointer(field), "is not a permitted property"))
+        if errors:
+            raise StoraError(422, "invalid_content", details=errors)
+        endpoint = self.register_webhook(
+            url, event_types=list(dict.fromkeys(event_types)), name=body.get("name") or ""
+        )
+        self.webhook_endpoints[endpoint["id"]].update(
+            description=body.get("description"), metadata=copy.deepcopy(body.get("metadata", {}))
+        )
+        return {"webhook_endpoint": copy.deepcopy(self.webhook_endpoints[endpoint["id"]])}
+
+
+def _is_webhook_url(url: str) -> bool:
+    """``https://`` as Stora requires, or ``http://`` to loopback (a sandbox-only relaxation)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.hostname or any(c.isspace() for c in url):
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS

@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8100, help="0 picks a free port")
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--seed", default="demo", help="demo, large or a number")
+        parser.add_argument("--seed", default="demo", help="demo, large, contacts or a number")
         parser.add_argument("--stora-token", default=DEFAULT_STORA_TOKEN)
         parser.add_argument("--nodestash-token", default=DEFAULT_NODESTASH_TOKEN)
         parser.add_argument(
@@ -43,7 +43,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         seed = options["seed"]
         if not SEED_PATTERN.match(seed):
-            raise CommandError(f'--seed must be "demo", "large" or a number, not {seed!r}')
+            raise CommandError(
+                f'--seed must be "demo", "large", "contacts" or a number, not {seed!r}'
+            )
         if not 0 <= options["port"] <= 65535:
             raise CommandError("--port must be from 0 to 65535")
         if not 0 <= options["latency_ms"] <= MAX_LATENCY_MS:

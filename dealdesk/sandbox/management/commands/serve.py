@@ -38,7 +38,9 @@ class Command(BaseCommand):
             "--port", type=int, default=settings.PORT, help="default: PORT, else 8000"
         )
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--seed", default="demo", help="the sandbox's data: demo, large or N")
+        parser.add_argument(
+            "--seed", default="demo", help="the sandbox's data: demo, large, contacts or N"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
