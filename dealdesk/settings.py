@@ -141,6 +141,8 @@ SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Error reports hide sensitive variables (the transport's headers) with DEBUG on as well.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dealdesk.logging.AlwaysSafeExceptionReporterFilter"
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
