@@ -63,6 +63,9 @@ N_A7_EXTRA_PATCH_FIELDS = ("currency", "contact_id", "company_id", "expected_clo
 # --- Plain vendor facts -------------------------------------------------------------------------
 
 PROVIDER = "nodestash"
+# Path ids must match their prefix, "dl_" for deals (§1, CONFIRMED); a crafted id never reaches a
+# URL path.
+DEAL_ID_PATTERN = re.compile(r"dl_[A-Za-z0-9]{1,64}")
 PAGE_LIMIT = 100  # the documented maximum; always sent (§14 pitfall 3)
 MAX_REFERENCE_PAGES = 20
 DEFAULT_BURST_LIMIT = 5  # Free plan; replaced by X-RateLimit-Burst-Limit once seen (§11)

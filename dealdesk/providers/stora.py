@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -87,6 +88,9 @@ def s_a10_budget_scope(connection: ConnectionInfo) -> str:
 PROVIDER = "stora"
 PIPELINE_ID = "stora"
 RATE_LIMITS = [(10, 1), (60, 60)]  # 10/s and 60/min (§9, CONFIRMED)
+# Deal ids are prefixed "deal_" (§1, CONFIRMED); the characters after it are ours to bound, so a
+# crafted id never reaches a URL path.
+DEAL_ID_PATTERN = re.compile(r"deal_[A-Za-z0-9_-]{1,64}")
 MAX_PAGE_LIMIT = 100
 MAX_REFERENCE_PAGES = 20
 UNTITLED = "(untitled)"
