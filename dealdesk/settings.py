@@ -57,7 +57,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dealdesk.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "dealdesk.middleware.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -66,6 +68,7 @@ MIDDLEWARE = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    "dealdesk.lockout.AddressLockoutBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -96,7 +99,10 @@ CACHES = {"default": config.env_cache("CACHE_URL", default="locmemcache://dealde
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -141,6 +147,12 @@ SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A session ends 12 hours after signing in, and after DEALDESK_SESSION_IDLE_SECONDS without a
+# request (dealdesk/middleware.py).
+SESSION_COOKIE_AGE = 12 * 60 * 60
+DEALDESK_SESSION_IDLE_SECONDS = config.env_int(
+    "DEALDESK_SESSION_IDLE_SECONDS", default=2 * 60 * 60, minimum=60
+)
 # Error reports hide sensitive variables (the transport's headers) with DEBUG on as well.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "dealdesk.logging.AlwaysSafeExceptionReporterFilter"
 
@@ -163,6 +175,12 @@ AXES_ENABLED = config.env_bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = config.env_int("AXES_FAILURE_LIMIT", default=5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# And any address, whatever the usernames, after this many failures (dealdesk/lockout.py counts
+# axes' failure log).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+DEALDESK_ADDRESS_FAILURE_LIMIT = config.env_int(
+    "DEALDESK_ADDRESS_FAILURE_LIMIT", default=20, minimum=1
+)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
