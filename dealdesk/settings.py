@@ -6,20 +6,23 @@ Every variable is listed in README.md and ``.env.example``.
 from pathlib import Path
 
 from dealdesk import config
-from dealdesk.config import ConfigError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config.read_dotenv(str(BASE_DIR / ".env"))
 
 DEBUG = config.env_bool("DEBUG", default=False)
 
-SECRET_KEY = config.env_str("SECRET_KEY", default=config.DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    raise ConfigError("SECRET_KEY", "must be set when DEBUG is off")
+SECRET_KEY = config.env_required_str(
+    "SECRET_KEY",
+    default=config.DEV_SECRET_KEY if DEBUG else "",
+    when="when DEBUG is off",
+    make_with=config.MAKE_SECRET_KEY,
+)
 
 # Fernet key that encrypts API keys at rest (dealdesk/connections/crypto.py).
 DEALDESK_ENCRYPTION_KEY = config.env_fernet_key(
-    "DEALDESK_ENCRYPTION_KEY", default=config.DEV_ENCRYPTION_KEY if DEBUG else ""
+    "DEALDESK_ENCRYPTION_KEY",
+    default=config.DEV_ENCRYPTION_KEY if DEBUG else "",
 )
 
 ALLOWED_HOSTS = config.env_list(
