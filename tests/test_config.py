@@ -189,12 +189,14 @@ def test_development_defaults_start_with_debug_on():
     assert "System check identified no issues" in result.stdout
 
 
-def test_production_settings_pass_the_deploy_check():
+def test_production_settings_pass_the_deploy_check(tmp_path):
     result = manage(
         "check",
         "--deploy",
         "--fail-level",
         "WARNING",
+        # Its own database: a developer's db.sqlite3 may hold `make run`'s demo login (E001).
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         DEBUG="false",
         SECRET_KEY=get_random_secret_key(),
         ALLOWED_HOSTS="dealdesk.example.com",
