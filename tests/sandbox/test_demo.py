@@ -463,8 +463,14 @@ def test_gunicorn_with_production_settings_refuses_the_demo_login_left_by_make_r
     """`make run` once, then production (DEBUG off, the README's gunicorn command) on the same
     database, without running migrate in between: demo/demo no longer logs in."""
     database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    inherited = {  # none of the test run's own settings (tests/settings.py, pytest-playwright)
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "PYTEST", "SECURE_", "DEALDESK_", "AXES_", "DEBUG"))
+        and name not in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL")
+    }
     base = {
-        **os.environ,
+        **inherited,
         "DJANGO_SETTINGS_MODULE": "dealdesk.settings",
         "DATABASE_URL": database,
         "STORA_API_KEY": "",
