@@ -3,15 +3,38 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint format chromium bench loadtest test-postgres clean
+.PHONY: install lock audit run test lint format chromium bench loadtest test-postgres clean
 
-$(VENV)/.installed: pyproject.toml
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
+# Every dependency, direct and transitive, pinned with its hashes (pip-tools; see README).
+LOCK := requirements.lock
+LOCK_FLAGS := --quiet --extra=dev --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+# The locked set alone: hash-checked, nothing resolved at install time.
+$(VENV)/.locked: $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --require-hashes -r $(LOCK)
+	touch $@
+
+# Then DealDesk itself, with no dependency of its own; `pip check` catches a lock that lacks
+# something pyproject.toml asks for.
+$(VENV)/.installed: pyproject.toml $(VENV)/.locked
+	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+	  echo "$(LOCK) does not match pyproject.toml: run 'make lock'."; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
+
+# Re-resolve the lock from pyproject.toml (existing pins are kept unless LOCK_ARGS=--upgrade).
+lock: $(VENV)/.locked
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) --output-file=$(LOCK) pyproject.toml
+
+# pip-audit over the locked set. Exit 0: no known vulnerability; 1: vulnerabilities found;
+# 3: the vulnerability database could not be reached, so nothing was checked.
+audit: $(VENV)/.locked
+	$(PY) scripts/audit.py $(LOCK)
 
 # Local use: DEBUG defaults to true here (the environment, then .env, may say otherwise).
 # The port is PORT from the environment or .env, else 8000 (settings.PORT).

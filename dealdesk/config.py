@@ -21,6 +21,13 @@ FALSE_WORDS = {"0", "false", "no", "off", ""}
 # Documented development defaults. They are refused when DEBUG is off.
 DEV_SECRET_KEY = "django-insecure-dealdesk-development-only-key-do-not-use-in-production"
 DEV_ENCRYPTION_KEY = "ZGVhbGRlc2stZGV2ZWxvcG1lbnQtb25seS1rZXktMDA="  # base64 of 32 ASCII bytes
+MAKE_SECRET_KEY = (
+    'python -c "from django.core.management.utils import get_random_secret_key; '
+    'print(get_random_secret_key())"'
+)
+MAKE_FERNET_KEY = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
 
 
 class ConfigError(ImproperlyConfigured):
@@ -78,6 +85,18 @@ def env_str(name: str, *, default: str = "") -> str:
     return default if value in (None, "") else value
 
 
+def missing(name: str, *, when: str, make_with: str) -> ConfigError:
+    """A required variable that is not set (or empty), said as such rather than as malformed."""
+    return ConfigError(name, f"not set, and it is required {when}; make one with: {make_with}")
+
+
+def env_required_str(name: str, *, default: str, when: str, make_with: str) -> str:
+    value = env_str(name, default=default)
+    if not value:
+        raise missing(name, when=when, make_with=make_with)
+    return value
+
+
 def env_list(name: str, *, default: list[str]) -> list[str]:
     value = raw(name)
     if value in (None, ""):
@@ -120,18 +139,21 @@ def env_cache(name: str, *, default: str) -> dict:
     return config
 
 
-def env_fernet_key(name: str, *, default: str) -> str:
+def env_fernet_key(name: str, *, default: str, when: str = "when DEBUG is off") -> str:
+    """A Fernet key; when it is not set and ``default`` is empty, it is reported missing."""
     value = env_str(name, default=default)
+    if not value:
+        raise missing(name, when=when, make_with=MAKE_FERNET_KEY)
     try:
         decoded = base64.urlsafe_b64decode(value.encode())
     except (binascii.Error, ValueError):
         decoded = b""
     if len(decoded) != 32:
+        # Never echo the value: it may be a real key pasted into the wrong variable.
         raise ConfigError(
             name,
-            "expected a Fernet key (32 url-safe base64-encoded bytes); "
-            'make one with: python -c "from cryptography.fernet import Fernet; '
-            'print(Fernet.generate_key().decode())"',
+            f"malformed: expected a Fernet key (32 url-safe base64-encoded bytes), got a "
+            f"{len(value)}-character value that is not one; make one with: {MAKE_FERNET_KEY}",
         )
     return value
 

@@ -1,9 +1,11 @@
-"""A last line of defence: API keys never reach a log line, even by accident."""
+"""A last line of defence: API keys never reach a log line or an error page, even by accident."""
 
 from __future__ import annotations
 
 import logging
 import re
+
+from django.views.debug import SafeExceptionReporterFilter
 
 # Bearer tokens and the key prefixes both vendors use.
 SECRET_PATTERN = re.compile(r"(Bearer\s+)\S+|\bnds_(?:live|test)_\w+", re.IGNORECASE)
@@ -19,4 +21,13 @@ class RedactSecretsFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        return True
+
+
+class AlwaysSafeExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Hides ``sensitive_variables`` and ``sensitive_post_parameters`` on DEBUG error pages too
+    (Django's own filter only does so with DEBUG off): the transport's outgoing headers hold a
+    bearer token, and a development error page is easily shared."""
+
+    def is_active(self, request) -> bool:
         return True

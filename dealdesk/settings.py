@@ -6,20 +6,23 @@ Every variable is listed in README.md and ``.env.example``.
 from pathlib import Path
 
 from dealdesk import config
-from dealdesk.config import ConfigError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config.read_dotenv(str(BASE_DIR / ".env"))
 
 DEBUG = config.env_bool("DEBUG", default=False)
 
-SECRET_KEY = config.env_str("SECRET_KEY", default=config.DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    raise ConfigError("SECRET_KEY", "must be set when DEBUG is off")
+SECRET_KEY = config.env_required_str(
+    "SECRET_KEY",
+    default=config.DEV_SECRET_KEY if DEBUG else "",
+    when="when DEBUG is off",
+    make_with=config.MAKE_SECRET_KEY,
+)
 
 # Fernet key that encrypts API keys at rest (dealdesk/connections/crypto.py).
 DEALDESK_ENCRYPTION_KEY = config.env_fernet_key(
-    "DEALDESK_ENCRYPTION_KEY", default=config.DEV_ENCRYPTION_KEY if DEBUG else ""
+    "DEALDESK_ENCRYPTION_KEY",
+    default=config.DEV_ENCRYPTION_KEY if DEBUG else "",
 )
 
 ALLOWED_HOSTS = config.env_list(
@@ -59,7 +62,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dealdesk.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "dealdesk.middleware.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -69,6 +74,7 @@ MIDDLEWARE = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    "dealdesk.lockout.AddressLockoutBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -110,7 +116,10 @@ CACHES = {"default": config.env_cache("CACHE_URL", default="locmemcache://dealde
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -155,6 +164,14 @@ SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A session ends 12 hours after signing in, and after DEALDESK_SESSION_IDLE_SECONDS without a
+# request (dealdesk/middleware.py).
+SESSION_COOKIE_AGE = 12 * 60 * 60
+DEALDESK_SESSION_IDLE_SECONDS = config.env_int(
+    "DEALDESK_SESSION_IDLE_SECONDS", default=2 * 60 * 60, minimum=60
+)
+# Error reports hide sensitive variables (the transport's headers) with DEBUG on as well.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dealdesk.logging.AlwaysSafeExceptionReporterFilter"
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -175,6 +192,12 @@ AXES_ENABLED = config.env_bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = config.env_int("AXES_FAILURE_LIMIT", default=5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# And any address, whatever the usernames, after this many failures (dealdesk/lockout.py counts
+# axes' failure log).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+DEALDESK_ADDRESS_FAILURE_LIMIT = config.env_int(
+    "DEALDESK_ADDRESS_FAILURE_LIMIT", default=20, minimum=1
+)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 

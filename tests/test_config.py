@@ -189,12 +189,14 @@ def test_development_defaults_start_with_debug_on():
     assert "System check identified no issues" in result.stdout
 
 
-def test_production_settings_pass_the_deploy_check():
+def test_production_settings_pass_the_deploy_check(tmp_path):
     result = manage(
         "check",
         "--deploy",
         "--fail-level",
         "WARNING",
+        # Its own database: a developer's db.sqlite3 may hold `make run`'s demo login (E001).
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         DEBUG="false",
         SECRET_KEY=get_random_secret_key(),
         ALLOWED_HOSTS="dealdesk.example.com",
@@ -202,3 +204,48 @@ def test_production_settings_pass_the_deploy_check():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+# --- Missing is not malformed ------------------------------------------------------------------
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["check"], ["check", "--deploy"]])
+def test_a_missing_encryption_key_is_reported_as_missing_not_malformed(command):
+    line = one_line(manage(*command, DEBUG="false", SECRET_KEY=get_random_secret_key()))
+
+    assert line.startswith(
+        "Configuration error: DEALDESK_ENCRYPTION_KEY: not set, and it is required when DEBUG is "
+        "off; make one with: python -c "
+    )
+    assert "Fernet.generate_key()" in line
+    assert "expected" not in line and "malformed" not in line
+
+
+def test_a_missing_secret_key_is_reported_as_missing_with_how_to_make_one():
+    line = one_line(manage("check", DEBUG="false"))
+
+    assert line.startswith(
+        "Configuration error: SECRET_KEY: not set, and it is required when DEBUG is off; "
+    )
+    assert "get_random_secret_key()" in line
+
+
+def test_a_malformed_encryption_key_is_reported_as_malformed_without_echoing_it():
+    line = one_line(
+        manage(
+            "check",
+            DEBUG="false",
+            SECRET_KEY=get_random_secret_key(),
+            DEALDESK_ENCRYPTION_KEY="sk_live_pasted_in_the_wrong_place",
+        )
+    )
+
+    assert line.startswith("Configuration error: DEALDESK_ENCRYPTION_KEY: malformed: expected a ")
+    assert "required" not in line
+    assert "sk_live_pasted_in_the_wrong_place" not in line

@@ -106,7 +106,8 @@ class ConnectionAdmin(admin.ModelAdmin):
                     )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Test connection", permissions=["view"])
+    # It sends the stored key: only people who may change the connection may trigger that.
+    @admin.action(description="Test connection", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for connection in queryset:
             result = connection_test(connection=connection)

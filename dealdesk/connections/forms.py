@@ -9,8 +9,27 @@ from django import forms
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
 
-KEEP_KEY_HELP = "Stored key: {hint} — leave blank to keep it"
+KEEP_KEY_HELP = (
+    "Stored key: {hint} — leave blank to keep it (enter it again when the base URL moves to "
+    "another scheme, host or port)"
+)
 NEW_KEY_HELP = "Stored encrypted; it is never shown again."
+KEY_FOR_NEW_ORIGIN = (
+    "Enter the API key again: the base URL now points at another scheme, host or port, and the "
+    "stored key is only ever sent to the address it was entered for."
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url``: where a bearer token sent to it would end up."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
 
 
 class ConnectionAdminForm(forms.ModelForm):
@@ -59,6 +78,19 @@ class ConnectionAdminForm(forms.ModelForm):
                 "Enter an http:// or https:// URL with a host name.", code="invalid_base_url"
             )
         return base_url.rstrip("/")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        base_url = cleaned.get("base_url")
+        if (
+            self.instance.pk is not None
+            and base_url
+            and not cleaned.get("api_key")
+            and url_origin(base_url) != url_origin(self.instance.base_url)
+        ):
+            # Keeping the stored key here would let whoever edits the URL send it anywhere.
+            self.add_error("api_key", forms.ValidationError(KEY_FOR_NEW_ORIGIN, code="key_again"))
+        return cleaned
 
     def save(self, commit: bool = True) -> Connection:
         api_key = self.cleaned_data.get("api_key")

@@ -33,6 +33,7 @@ from dealdesk.deals.board_chart import pipeline_chart
 from dealdesk.deals.errors import Problem, problem_for, sync_alert_context, with_retry_after
 from dealdesk.deals.forms import BoardMoveForm
 from dealdesk.deals.roles import can_edit_deals, require_editor
+from dealdesk.deals.services import BadDealReference, deal_reference_validate
 from dealdesk.providers.base import LOST, ProviderError
 
 BOARD = "deals/board.html"
@@ -97,6 +98,10 @@ def board_move_view(request: HttpRequest) -> HttpResponse:
         message = " ".join(str(e) for errors in form.errors.values() for e in errors)
         return _move_failed(request, form, Problem(message or "The move was incomplete.", 422))
     data = form.cleaned_data
+    try:
+        deal_reference_validate(connection_slug=data["connection"], deal_id=data["deal_id"])
+    except BadDealReference as error:
+        return _move_failed(request, None, Problem(error.message, 400))
     if data["target"] == data["from_column"]:
         return _feedback(request, data, "The deal is already in that column; nothing changed.")
     try:

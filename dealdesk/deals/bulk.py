@@ -21,11 +21,13 @@ MAX_ROWS = 100
 
 
 class BulkRefused(Exception):
-    """The whole action is refused before anything is sent (e.g. rows of two pipelines)."""
+    """The whole action is refused before anything is sent (e.g. rows of two pipelines).
+    ``status`` 400 marks a request no list page sends (a malformed row)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, status: int = 422) -> None:
         super().__init__(message)
         self.message = message
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,16 @@ class BulkRow:
         return f"{self.connection_slug}:{self.deal_id}"
 
     @classmethod
-    def parse(cls, key: str, state: str) -> BulkRow | None:
-        """``key`` is ``slug:deal id``; ``state`` is ``pipeline|stage|status|name``."""
+    def parse(cls, key: str, state: str) -> BulkRow:
+        """``key`` is ``slug:deal id``; ``state`` is ``pipeline|stage|status|name``. Raises
+        ``BulkRefused`` (400) for a key that cannot name a deal."""
         slug, _, deal_id = key.partition(":")
-        if not slug or not deal_id:
-            return None
+        try:
+            services.deal_reference_validate(connection_slug=slug, deal_id=deal_id)
+        except services.BadDealReference as error:
+            raise BulkRefused(
+                f"Cannot act on the selected rows: {error.message}", status=400
+            ) from None
         pipeline_id, stage_id, status, name = ([*state.split("|", 3), "", "", "", ""])[:4]
         return cls(slug, deal_id, pipeline_id, stage_id, status, name)
 

@@ -241,7 +241,7 @@ class BoardMoveForm(StateChangeForm):
     """A card's "Move to": the deal, the column it sat in, the target column and, for Lost, the
     reason (asked for before anything is sent)."""
 
-    connection = forms.SlugField(max_length=40)
+    connection = forms.CharField(max_length=40)  # its shape is checked by the view (a 400)
     pipeline = forms.CharField(max_length=100)
     deal_id = forms.CharField(max_length=100)
     from_column = forms.CharField(max_length=100, required=False)

@@ -71,13 +71,12 @@ def _list_url(querystring: str) -> str:
 def bulk_view(request: HttpRequest) -> HttpResponse:
     require_editor(request)
     action = request.POST.get("action", "")
-    rows = [
-        row
-        for key in dict.fromkeys(request.POST.getlist("deal"))
-        if (row := BulkRow.parse(key, request.POST.get(f"state:{key}", ""))) is not None
-    ]
     choice = {"change_stage": "bulk_stage", "mark_lost": "bulk_reason"}.get(action, "")
     try:
+        rows = [
+            BulkRow.parse(key, request.POST.get(f"state:{key}", ""))
+            for key in dict.fromkeys(request.POST.getlist("deal"))
+        ]
         outcomes = bulk_apply(
             user=request.user,
             action=action,
@@ -87,7 +86,7 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
         )
     except BulkRefused as error:
         context = {"bulk_refused": error.message, "bulk_action_label": ACTIONS.get(action, "")}
-        return _bulk_response(request, context, status=422)
+        return _bulk_response(request, context, status=error.status)
     results = [
         {
             "name": outcome.name or "(no name)",

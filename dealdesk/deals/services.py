@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.validators import slug_re
+
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_get, connection_list
@@ -34,7 +36,7 @@ from dealdesk.deals.reference import (
     reference_unknown_stage,
 )
 from dealdesk.deals.selectors import DealListResult, SourceOption, source_option
-from dealdesk.providers import adapter_for
+from dealdesk.providers import adapter_for, deal_id_is_valid
 from dealdesk.providers.base import (
     LOST,
     OPEN,
@@ -116,6 +118,29 @@ def connection_for_slug(slug: str) -> Connection:
     if not connection.enabled:
         raise UnknownConnection(f"The connection {slug!r} is switched off.", code="disabled")
     return connection
+
+
+class BadDealReference(ValueError):
+    """A posted source or deal id that cannot be one (a crafted or broken form): nothing is sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def deal_reference_validate(*, connection_slug: str, deal_id: str) -> None:
+    """Check the shape of a deal named by a form (bulk rows, board moves) before it reaches a URL.
+
+    Raises ``BadDealReference``. An unknown or switched-off connection is left to the write,
+    which reports it as that deal's failure."""
+    if not slug_re.fullmatch(connection_slug or ""):
+        raise BadDealReference(f"“{connection_slug[:60]}” is not a source DealDesk knows.")
+    try:
+        connection = connection_get(slug=connection_slug)
+    except Connection.DoesNotExist:
+        return
+    if not deal_id_is_valid(connection.provider, deal_id or ""):
+        raise BadDealReference(f"“{deal_id[:60]}” is not a {connection.label} deal id.")
 
 
 def _undecryptable_message(connection: Connection) -> str:

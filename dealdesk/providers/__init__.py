@@ -15,3 +15,14 @@ def adapter_for(connection: ConnectionInfo) -> Provider:
 
         return NodestashAdapter(connection)
     raise ValueError(f"unknown provider {connection.provider!r}")
+
+
+def deal_id_is_valid(provider: str, deal_id: str) -> bool:
+    """Whether ``deal_id`` has the shape of ``provider``'s deal ids (for ids posted in forms)."""
+    if provider == "stora":
+        from dealdesk.providers.stora import DEAL_ID_PATTERN
+    elif provider == "nodestash":
+        from dealdesk.providers.nodestash import DEAL_ID_PATTERN
+    else:
+        return False
+    return DEAL_ID_PATTERN.fullmatch(deal_id) is not None

@@ -5,7 +5,11 @@
 - an ``Idempotency-Key`` on every POST (and on PATCH when the adapter asks for one);
 - a client-side rate budget per API key, shared through Django's cache so every worker
   process spends one budget; when it is spent the caller gets ``RateLimited`` at once;
-- the upstream request id kept on every response and error; the API key is never logged.
+- the upstream request id kept on every response and error; the API key is never logged;
+- a body that cannot be parsed (not UTF-8, not JSON, nested past the recursion limit, numbers
+  too large) is "a response DealDesk could not read", never an exception of its own;
+- the outgoing headers are sensitive variables: no error report, even with DEBUG on, shows the
+  bearer token (see ``dealdesk.logging.SafeExceptionReporterFilter``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import json as jsonlib
 import logging
+import math
 import threading
 import time
 import uuid
@@ -25,6 +31,7 @@ from typing import Any, NamedTuple, NoReturn
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -265,6 +272,40 @@ class RateBudget:
         )
 
 
+# --- Parsing ----------------------------------------------------------------------------------
+
+
+class UnreadableBody(ValueError):
+    """An upstream body that is not JSON DealDesk can use."""
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise UnreadableBody(f"number out of range: {text[:20]}")
+    return number
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise UnreadableBody(f"{name} is not JSON")
+
+
+def parse_json_body(content: bytes) -> Any:
+    """The JSON value of a response body (``None`` when empty); raises ``UnreadableBody``.
+
+    JSON is UTF-8 (RFC 8259), decoded strictly; NaN, Infinity and floats beyond range are refused,
+    as are integers past Python's digit limit and nesting past the recursion limit.
+    """
+    if not content:
+        return None
+    try:
+        return jsonlib.loads(
+            content.decode("utf-8"), parse_float=_finite_float, parse_constant=_refuse_constant
+        )
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise UnreadableBody(type(error).__name__) from None
+
+
 # --- Transport --------------------------------------------------------------------------------
 
 
@@ -299,6 +340,7 @@ class ApiTransport:
     def timeout(self) -> tuple[float, float]:
         return (settings.DEALDESK_HTTP_CONNECT_TIMEOUT, settings.DEALDESK_HTTP_READ_TIMEOUT)
 
+    @sensitive_variables()  # the headers hold the bearer token, also in the frames below
     def request(
         self,
         method: str,
@@ -350,8 +392,8 @@ class ApiTransport:
             self.on_headers(response.headers)
         request_id = response.headers.get("X-Request-Id", "")
         try:
-            body = response.json() if response.content else None
-        except ValueError:
+            body = parse_json_body(response.content)
+        except UnreadableBody:
             body = None
             if response.ok:
                 self._log(method, path, response.status_code, started, request_id)

@@ -88,8 +88,10 @@ ASSUMPTIONS = (N_A1, N_A8)
 # --- Plain vendor facts -------------------------------------------------------------------------
 
 PROVIDER = "nodestash"
-DEAL_ID_PATTERN = re.compile(r"^dl_[A-Za-z0-9]+$")  # path ids must match their prefix (§1)
 STAGES_CURSOR = "stages:"  # our cursor over several stage_id queries (won and lost lists)
+# Path ids must match their prefix, "dl_" for deals (§1, CONFIRMED); a crafted id never reaches a
+# URL path.
+DEAL_ID_PATTERN = re.compile(r"dl_[A-Za-z0-9]{1,64}")
 PAGE_LIMIT = 100  # the documented maximum; always sent (§14 pitfall 3)
 MAX_REFERENCE_PAGES = 20
 DEFAULT_BURST_LIMIT = 5  # Free plan; replaced by X-RateLimit-Burst-Limit once seen (§11)
@@ -419,7 +421,7 @@ class NodestashAdapter:
     @staticmethod
     def is_deal_id(deal_id: str) -> bool:
         """Could this be a nodestash deal id? Anything else is never sent upstream."""
-        return bool(DEAL_ID_PATTERN.match(str(deal_id)))
+        return DEAL_ID_PATTERN.fullmatch(str(deal_id)) is not None
 
     # --- HTTP -----------------------------------------------------------------------------------
 

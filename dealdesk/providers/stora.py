@@ -120,8 +120,10 @@ def s_a10_budget_scope(connection: ConnectionInfo) -> str:
 
 PROVIDER = "stora"
 PIPELINE_ID = "stora"
-DEAL_ID_PATTERN = re.compile(r"^deal_[A-Za-z0-9]+$")  # ids are prefixed (§1, CONFIRMED)
 RATE_LIMITS = [(10, 1), (60, 60)]  # 10/s and 60/min (§9, CONFIRMED)
+# Deal ids are prefixed "deal_" (§1, CONFIRMED); the characters after it are ours to bound, so a
+# crafted id never reaches a URL path.
+DEAL_ID_PATTERN = re.compile(r"deal_[A-Za-z0-9_-]{1,64}")
 MAX_PAGE_LIMIT = 100
 MAX_REFERENCE_PAGES = 20
 UNTITLED = "(untitled)"
@@ -295,7 +297,7 @@ class StoraAdapter:
     @staticmethod
     def is_deal_id(deal_id: str) -> bool:
         """Could this be a Stora deal id? Anything else is never sent upstream."""
-        return bool(DEAL_ID_PATTERN.match(str(deal_id)))
+        return DEAL_ID_PATTERN.fullmatch(str(deal_id)) is not None
 
     @property
     def budget(self) -> RateBudget:

@@ -19,15 +19,21 @@ Plans, deleting deals and Stora webhooks: ``control_sync.py``.
 ``provider`` is ``stora``, ``nodestash`` or ``all``. Bad input gets a 400 naming the problem and
 an unknown provider a 404; nothing here raises, and nothing is changed unless the whole request
 is valid.
+
+Only a loopback ``Host`` (127.0.0.1, localhost, [::1]) is answered, and a request carrying an
+``Origin`` other than the sandbox's own is refused (403): a web page open in a developer's browser
+can neither drive the sandbox cross-origin nor reach it through DNS rebinding.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from dealdesk.sandbox.core import RecordedRequest, Sandbox, SandboxResponse
 
@@ -51,15 +57,48 @@ class ControlError(Exception):
 
 
 def handle_control(
-    sandbox: Sandbox, method: str, path: str, query: dict[str, list[str]], body: bytes
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    body: bytes,
+    headers: Mapping[str, str],
 ) -> SandboxResponse:
-    """Answer one request under ``/__sandbox/``. Never raises."""
+    """Answer one request under ``/__sandbox/``. Never raises. ``headers`` are lower-cased."""
     try:
+        _check_caller(headers)
         return _route(sandbox, method.upper(), path, query, body)
     except ControlError as error:
         return _error(error.status, error.code, error.message)
     except Exception as error:  # the sandbox must never die on a request
         return _error(500, "sandbox_error", repr(error))
+
+
+def _is_loopback_host(host: str) -> bool:
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # a malformed port or bracket
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_caller(headers: Mapping[str, str]) -> None:
+    """Refuse a non-loopback Host (DNS rebinding) and a foreign Origin (a web page)."""
+    host = headers.get("host", "").strip()
+    if not _is_loopback_host(host):
+        raise ControlError(
+            403, "forbidden_host", "the sandbox's control API answers only a loopback Host"
+        )
+    origin = headers.get("origin")
+    if origin is not None and origin.strip().lower() != f"http://{host.lower()}":
+        raise ControlError(
+            403, "forbidden_origin", "the sandbox's control API refuses requests from web pages"
+        )
 
 
 def _route(

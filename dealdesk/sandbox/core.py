@@ -220,7 +220,8 @@ class Sandbox(SyncControls):
         if path.startswith("/__sandbox/") or path == "/__sandbox":
             from dealdesk.sandbox.control import handle_control
 
-            return handle_control(self, method, path, parse_qs(parts.query), body)
+            lowered = {name.lower(): value for name, value in headers.items()}
+            return handle_control(self, method, path, parse_qs(parts.query), body, lowered)
         prefix, _, rest = path.lstrip("/").partition("/")
         sim = self.simulators.get(prefix)
         if sim is None:

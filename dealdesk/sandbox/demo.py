@@ -5,10 +5,16 @@ child process, points the ``stora`` and ``nodestash`` connections at it and ensu
 login. As soon as a real key is configured none of that happens: the sandbox does not start, the
 demo login is not created (a leftover one is switched off) and leftover sandbox connections are
 disabled, so a real deployment never talks to fake data or accepts demo/demo.
+
+Whichever server starts the app, the same clean-up runs whenever DEBUG is off or a real key is
+configured: after every ``migrate`` (``post_migrate``) and when a WSGI server loads
+``dealdesk.wsgi`` (gunicorn, ``runserver``). The deploy check ``dealdesk.E001`` fails while an
+active demo login exists with DEBUG off.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -22,11 +28,14 @@ import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.core import checks
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from dealdesk.connections.models import Connection, Origin, Provider
 from dealdesk.deals.roles import SALES_GROUP
 from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
+
+logger = logging.getLogger("dealdesk.sandbox")
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # only ever for the sandbox demo; see demo_user_retire
@@ -213,15 +222,88 @@ def demo_user_ensure():
     return user
 
 
-def demo_user_retire() -> bool:
-    """Switch off a ``demo`` account that still has the demo password; True if one was."""
+def _active_demo_user():
+    """The ``demo`` account while it is active and still has the demo password, else None."""
     user = get_user_model().objects.filter(username=DEMO_USERNAME, is_active=True).first()
     if user is None or not user.check_password(DEMO_PASSWORD):
+        return None
+    return user
+
+
+def demo_user_retire() -> bool:
+    """Switch off a ``demo`` account that still has the demo password; True if one was."""
+    user = _active_demo_user()
+    if user is None:
         return False
     user.is_active = False
     user.set_unusable_password()
     user.save()
     return True
+
+
+# --- retiring the demo, whichever server starts the app -----------------------------------------
+
+
+def demo_retire_needed() -> bool:
+    """The demo belongs only to a DEBUG run without real keys."""
+    return not settings.DEBUG or real_key_configured()
+
+
+def demo_leftovers_retire() -> tuple[int, bool]:
+    """When the demo does not belong here, switch off its login and its sandbox connections.
+    Returns (connections disabled, demo login deactivated)."""
+    if not demo_retire_needed():
+        return 0, False
+    disabled, retired = sandbox_connections_disable(), demo_user_retire()
+    if retired:
+        logger.warning(
+            "Deactivated the demo login %r: DEBUG is off or a real key is set", DEMO_USERNAME
+        )
+    if disabled:
+        logger.warning("Disabled %d connection(s) left by a sandbox demo", disabled)
+    return disabled, retired
+
+
+def _demo_tables_exist(using: str = DEFAULT_DB_ALIAS) -> bool:
+    tables = connections[using].introspection.table_names()
+    return {Connection._meta.db_table, get_user_model()._meta.db_table} <= set(tables)
+
+
+def demo_retire_after_migrate(*, using: str = DEFAULT_DB_ALIAS, **_kwargs) -> None:
+    """``post_migrate`` handler (the tables are gone after ``migrate … zero``)."""
+    if _demo_tables_exist(using):
+        demo_leftovers_retire()
+
+
+def demo_retire_at_server_start() -> None:
+    """Called by ``dealdesk/wsgi.py``: any WSGI server retires the demo before its first request.
+    A database that cannot be read yet (not migrated, not up) is logged, not fatal: the
+    ``post_migrate`` handler and the deploy check cover it."""
+    try:
+        if _demo_tables_exist():
+            demo_leftovers_retire()
+    except DatabaseError as error:
+        logger.warning("Could not check for a leftover demo login at start-up: %s", error)
+
+
+def demo_login_check(app_configs=None, **_kwargs) -> list[checks.CheckMessage]:
+    """Deploy check: an active demo/demo login with DEBUG off is an error."""
+    if settings.DEBUG:
+        return []
+    try:
+        active = _demo_tables_exist() and _active_demo_user() is not None
+    except DatabaseError:  # no database to look at (yet): nothing to report
+        return []
+    if not active:
+        return []
+    return [
+        checks.Error(
+            "The demo login demo/demo is active while DEBUG is off.",
+            hint="Run `manage.py migrate` (or start the app server), which deactivates it, or "
+            "deactivate the user 'demo' in the admin.",
+            id="dealdesk.E001",
+        )
+    ]
 
 
 # --- the whole decision, for `manage.py serve` ----------------------------------------------------

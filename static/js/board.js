@@ -138,7 +138,7 @@
       }
       if (!xhr || xhr.status === 0) {
         alertInFeedback("The move could not be sent. Check your connection and try again.");
-      } else if (!/^(409|422|429|502|503)$/.test(String(xhr.status))) {
+      } else if (!/^(400|409|422|429|502|503)$/.test(String(xhr.status))) {
         alertInFeedback("The move failed (HTTP " + xhr.status + "). The card is back where it was.");
       }
       return;

@@ -7,7 +7,7 @@
   if (window.htmx) {
     window.htmx.config.responseHandling = [
       { code: "^204$", swap: false },
-      { code: "^(409|422|429|502|503)$", swap: true, error: false },
+      { code: "^(400|409|422|429|502|503)$", swap: true, error: false },
       { code: "^[23]..$", swap: true },
       { code: "[45]..", swap: false, error: true },
     ];

@@ -9,8 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.fernet import Fernet
+from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 
+from dealdesk.connections.forms import KEY_FOR_NEW_ORIGIN
 from dealdesk.connections.models import Connection, Origin
 from dealdesk.connections.services import connection_sync_environment
 
@@ -386,3 +388,99 @@ def test_change_page_lists_which_vendor_assumptions_held_and_which_fell_back(
     assert "S-A1 deals list sort: held" in page
     assert "S-A3 expand: held" in page  # the list asked for expand=assignee instead
     assert "S-A2 deals list filters: not checked yet" in page
+
+
+# --- The stored key only ever goes where it was entered for ------------------------------------
+
+
+@pytest.fixture
+def attacker_api():
+    """A server of the person editing the connection, hoping to receive the stored key."""
+    api = FakeApi()
+    yield api
+    api.stop()
+
+
+def test_a_new_host_with_a_blank_key_is_refused_and_no_token_reaches_it(
+    admin_client, fake_api, attacker_api
+):
+    connection = make_connection(base_url=fake_api.url)
+
+    response = admin_client.post(
+        change_url(connection), form_data(base_url=attacker_api.url, api_key="")
+    )
+    html = run_test_connection(admin_client, connection)
+
+    assert response.status_code == 200
+    assert field_errors(response, "api_key") == [KEY_FOR_NEW_ORIGIN]
+    connection.refresh_from_db()
+    assert connection.base_url == fake_api.url
+    assert attacker_api.requests == []
+    assert "Stora-Eu (stora-eu): OK" in html
+    assert fake_api.requests[0][2] == f"Bearer {SECRET}"
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("https://public-api.stora.co", "https://evil.example.com"),
+        ("https://public-api.stora.co", "http://public-api.stora.co"),
+        ("https://public-api.stora.co", "https://public-api.stora.co:8443"),
+        ("https://public-api.stora.co", "https://public-api.stora.co.evil.example"),
+    ],
+)
+def test_changing_scheme_host_or_port_needs_the_key_again(admin_client, old, new):
+    connection = make_connection(base_url=old)
+
+    refused = admin_client.post(change_url(connection), form_data(base_url=new, api_key=""))
+    accepted = admin_client.post(
+        change_url(connection), form_data(base_url=new, api_key="sk_live_for_the_new_host_7c7c")
+    )
+
+    assert field_errors(refused, "api_key") == [KEY_FOR_NEW_ORIGIN]
+    assert accepted.status_code == 302
+    connection.refresh_from_db()
+    assert connection.base_url == new
+    assert connection.get_api_key() == "sk_live_for_the_new_host_7c7c"
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        "https://public-api.stora.co/v2",
+        "https://PUBLIC-API.stora.co",
+        "https://public-api.stora.co:443",
+    ],
+)
+def test_a_new_path_on_the_same_origin_keeps_the_stored_key(admin_client, new):
+    connection = make_connection(base_url="https://public-api.stora.co")
+
+    response = admin_client.post(change_url(connection), form_data(base_url=new, api_key=""))
+
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.get_api_key() == SECRET
+
+
+@pytest.fixture
+def view_only_staff_client(client):
+    user = User.objects.create_user("auditor", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_connection"))
+    client.force_login(user)
+    return client
+
+
+def test_view_only_staff_cannot_run_test_connection(view_only_staff_client, fake_api):
+    connection = make_connection(base_url=fake_api.url)
+
+    changelist = view_only_staff_client.get(CHANGELIST)
+    response = view_only_staff_client.post(
+        CHANGELIST,
+        {"action": "test_connection", "_selected_action": [connection.pk]},
+        follow=True,
+    )
+
+    assert changelist.status_code == 200
+    assert "test_connection" not in changelist.content.decode()
+    assert f"{connection.label} ({connection.slug}): OK" not in response.content.decode()
+    assert fake_api.requests == []

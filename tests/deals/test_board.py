@@ -318,3 +318,33 @@ def test_without_javascript_a_move_redirects_back_to_the_board(sales_client, san
     assert response.status_code == 302
     page = sales_client.get(response["Location"]).content.decode()
     assert "Moved “" in page and 'role="status"' in page
+
+
+@pytest.mark.parametrize(
+    "crafted, words",
+    [
+        ({"deal_id": "a/b"}, "is not a Stora deal id"),
+        ({"deal_id": "../staff"}, "is not a Stora deal id"),
+        ({"deal_id": "deal_x?expand=all"}, "is not a Stora deal id"),
+        ({"deal_id": "dl_0123abcd"}, "is not a Stora deal id"),
+        ({"connection": "bad slug!"}, "is not a source DealDesk knows"),
+        ({"connection": "../admin"}, "is not a source DealDesk knows"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_a_crafted_move_is_a_400_with_a_message_and_sends_nothing(
+    sales_client, sandbox, crafted, words, htmx
+):
+    board = board_get(connection_slug="stora", pipeline_id="stora")
+    column, deal = an_open_card(board)
+    target = next(c for c in board.columns if c.kind == "open" and c.id != column.id)
+    data = move_fields(board_html(sales_client, "stora:stora"), deal.id)
+    sandbox.clear_log()
+
+    response = sales_client.post(
+        reverse("board:move"), {**data, "target": target.id, **crafted}, **(HTMX if htmx else {})
+    )
+
+    assert response.status_code == 400
+    assert words in html_lib.unescape(response.content.decode())
+    assert [r.path for r in sandbox.requests("stora") if "/deals/" in r.path] == []

@@ -3,6 +3,7 @@ with its own outcome; mixed sources or pipelines are refused for stage and lost 
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 import pytest
@@ -148,3 +149,34 @@ def test_bulk_stage_change_on_a_closed_stora_deal_is_refused_not_reopened(sales_
     assert sandbox.simulators["stora"].deals[won.id]["status"] == "won"
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.outcome) == ("change_stage", "conflict")
+
+
+@pytest.mark.parametrize(
+    "key, words",
+    [
+        ("stora:a/b", "is not a Stora deal id"),
+        ("stora:../staff", "is not a Stora deal id"),
+        ("stora:dl_0123abcd", "is not a Stora deal id"),
+        ("nodestash:deal_0123abcd", "is not a nodestash deal id"),
+        ("nodestash:dl_x?include=all", "is not a nodestash deal id"),
+        ("bad slug!:deal_0123abcd", "is not a source DealDesk knows"),
+        (":deal_0123abcd", "is not a source DealDesk knows"),
+        ("stora:", "is not a Stora deal id"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_a_crafted_row_is_a_400_with_a_message_and_sends_nothing(
+    sales_client, sandbox, key, words, htmx
+):
+    _html, fields = bulk_form(sales_client)
+    sandbox.clear_log()
+
+    response = sales_client.post(
+        reverse("deals:bulk"),
+        {**fields, "deal": [key], "action": "reopen"},
+        **(HTMX if htmx else {}),
+    )
+
+    assert response.status_code == 400
+    assert words in html_lib.unescape(response.content.decode())
+    assert sandbox.requests() == []

@@ -357,3 +357,59 @@ def test_real_sandbox_reset_over_http_undoes_a_mutation(sandbox_server, sandbox,
 
     again = requests.get(f"{deals_url}/{deal['id']}", headers=headers, timeout=5).json()
     assert again["data"]["attributes"]["title"] == deal["attributes"]["title"]
+
+
+# --- Only loopback callers, never a web page ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:{port}", "192.168.1.20:{port}", "127.0.0.1.evil.example"]
+)
+def test_a_foreign_host_header_is_refused_and_changes_nothing(server, host):
+    response = control(
+        server,
+        "POST",
+        "latency",
+        json={"provider": "all", "ms": 500},
+        headers={"Host": host.format(port=server.port)},
+    )
+
+    assert response.status_code == 403
+    assert error_code(response) == "forbidden_host"
+    assert server.sandbox.faults["stora"].latency_ms == 0
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "localhost"]
+)
+def test_loopback_host_headers_are_answered(server, host):
+    response = control(server, "GET", "", headers={"Host": host.format(port=server.port)})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost:3000"])
+def test_a_request_from_a_web_page_on_another_origin_is_refused(server, origin):
+    for method, path, body in (
+        ("POST", "reset", {}),
+        ("POST", "outage", {"provider": "all", "enabled": True}),
+        ("GET", "requests", None),
+    ):
+        response = control(server, method, path, json=body, headers={"Origin": origin})
+
+        assert response.status_code == 403, path
+        assert error_code(response) == "forbidden_origin"
+    assert server.sandbox.faults["stora"].outage is False
+
+
+def test_the_sandboxs_own_origin_is_allowed(server):
+    response = control(
+        server,
+        "POST",
+        "latency",
+        json={"provider": "stora", "ms": 5},
+        headers={"Origin": server.url},
+    )
+
+    assert response.status_code == 200
+    assert server.sandbox.faults["stora"].latency_ms == 5

@@ -16,6 +16,8 @@ import pytest
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import checks
+from django.core.management.sql import emit_post_migrate_signal
 
 from dealdesk.connections.models import Connection, Origin
 from dealdesk.deals.roles import SALES_GROUP
@@ -24,6 +26,7 @@ from dealdesk.sandbox.demo import (
     demo_connect,
     demo_start,
     demo_user_ensure,
+    demo_user_retire,
     real_key_configured,
 )
 
@@ -353,11 +356,11 @@ def test_serve_without_keys_starts_the_demo_and_stops_the_sandbox_on_exit(tmp_pa
         _wait_until_refused(f"{sandbox_url}/__sandbox/")
 
 
-def _wait_for_ok(url: str, timeout: float = 30) -> requests.Response:
+def _wait_for_ok(url: str, timeout: float = 30, read_timeout: float = 2) -> requests.Response:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            response = requests.get(url, timeout=2)
+            response = requests.get(url, timeout=(2, read_timeout))
             if response.ok:
                 return response
         except requests.ConnectionError:
@@ -411,3 +414,118 @@ def test_serve_with_debug_off_and_no_key_refuses_to_create_a_demo_login(tmp_path
         timeout=60,
     )
     assert check_users.stdout.strip().endswith("0")
+
+
+# --- The demo never outlives a switch to production ---------------------------------------------
+
+
+@pytest.mark.django_db
+def test_migrate_with_debug_off_retires_the_demo_login_and_sandbox_connections(settings, client):
+    settings.DEBUG = False
+    settings.STORA_API_KEY = settings.NODESTASH_API_KEY = ""
+    demo_user_ensure()
+    sandbox_connection("stora")
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    assert not get_user_model().objects.get(username="demo").is_active
+    assert not Connection.objects.get(slug="stora").enabled
+    response = client.post("/accounts/login/", {"username": "demo", "password": "demo"})
+    assert response.status_code == 200 and not client.session.get("_auth_user_id")
+
+
+@pytest.mark.django_db
+def test_migrate_with_debug_on_and_no_key_keeps_the_demo(settings, client):
+    settings.DEBUG = True
+    settings.STORA_API_KEY = settings.NODESTASH_API_KEY = ""
+    demo_user_ensure()
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    response = client.post("/accounts/login/", {"username": "demo", "password": "demo"})
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_fails_while_an_active_demo_login_exists_with_debug_off(settings):
+    settings.DEBUG = False
+    demo_user_ensure()
+
+    errors = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+    assert "dealdesk.E001" in [e.id for e in errors]
+
+    demo_user_retire()
+    errors = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+    assert "dealdesk.E001" not in [e.id for e in errors]
+
+
+def test_gunicorn_with_production_settings_refuses_the_demo_login_left_by_make_run(tmp_path):
+    """`make run` once, then production (DEBUG off, the README's gunicorn command) on the same
+    database, without running migrate in between: demo/demo no longer logs in."""
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    inherited = {  # none of the test run's own settings (tests/settings.py, pytest-playwright)
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "PYTEST", "SECURE_", "DEALDESK_", "AXES_", "DEBUG"))
+        and name not in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL")
+    }
+    base = {
+        **inherited,
+        "DJANGO_SETTINGS_MODULE": "dealdesk.settings",
+        "DATABASE_URL": database,
+        "STORA_API_KEY": "",
+        "NODESTASH_API_KEY": "",
+    }
+    production = {
+        **base,
+        "DEBUG": "false",
+        "SECRET_KEY": "production-" + "p" * 50,
+        "DEALDESK_ENCRYPTION_KEY": "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0wMDAwMDA=",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+    def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, MANAGE_PY, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    development = {**base, "DEBUG": "true"}
+    assert manage("migrate", "--noinput", env=development).returncode == 0
+    ensure = "from dealdesk.sandbox.demo import demo_user_ensure; demo_user_ensure()"
+    assert manage("shell", "-c", ensure, env=development).returncode == 0
+    deploy_check = manage("check", "--deploy", env=production)
+    assert deploy_check.returncode != 0
+    assert "dealdesk.E001" in deploy_check.stdout + deploy_check.stderr
+    assert manage("collectstatic", "--noinput", env=production).returncode == 0
+
+    port = free_port()
+    plain_http = {**production, "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false"}
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "dealdesk.wsgi", "--bind", f"127.0.0.1:{port}"],
+        cwd=settings.BASE_DIR,
+        env=plain_http,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        browser = requests.Session()
+        login_url = f"http://127.0.0.1:{port}/accounts/login/"
+        form = _wait_for_ok(login_url, timeout=60, read_timeout=20)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        browser.cookies.update(form.cookies)
+        response = browser.post(
+            login_url,
+            data={"username": "demo", "password": "demo", "csrfmiddlewaretoken": token},
+            headers={"Referer": login_url},
+            allow_redirects=False,
+            timeout=10,
+        )
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(30)
+
+    assert response.status_code == 200  # the login form again, not a redirect into the app
+    assert "sessionid" not in response.cookies
+    assert "correct username and password" in response.text
+    deploy_check = manage("check", "--deploy", env=production)
+    assert deploy_check.returncode == 0, deploy_check.stdout + deploy_check.stderr

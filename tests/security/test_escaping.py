@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from dealdesk.deals.services import DealFilters, deal_list
+from dealdesk.sync.engine import sync_run
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +30,11 @@ def open_deal(source: str):
     return deal_list(filters=DealFilters(source=source, status="open"), page_size=1).deals[0]
 
 
-def test_html_in_upstream_strings_shows_as_text_on_list_and_detail(sales_client, sandbox):
+def test_html_in_upstream_strings_shows_as_text_on_list_and_detail(sales_client, sandbox, resync):
     stora, nodestash = open_deal("stora"), open_deal("nodestash")
     sandbox.mutate_deal("stora", stora.id, {"name": HOSTILE, "note": HOSTILE})
     sandbox.mutate_deal("nodestash", nodestash.id, {"title": HOSTILE, "tags": [HOSTILE]})
+    resync()
 
     listing = sales_client.get(reverse("deals:list"), {"sort": "-updated"}).content.decode()
     assert_escaped(listing)
@@ -63,15 +65,19 @@ def test_html_typed_into_a_name_is_escaped_in_the_saved_field_and_the_history(
     assert_escaped(history)
 
 
-def test_an_upstream_error_message_is_escaped_too(sales_client, sandbox):
+def test_an_upstream_error_message_is_escaped_too(sales_client, sandbox, connections):
     deal = open_deal("nodestash")
-    sandbox.fail_next(
-        "nodestash",
-        5,
-        409,
-        {"error": {"code": "CONFLICT", "message": HOSTILE}},
-    )
+    detail_url = reverse("deals:detail", args=["nodestash", deal.id])
+    refresh_url = reverse("deals:refresh", args=["nodestash", deal.id])
+    hostile = {"error": {"code": "CONFLICT", "message": HOSTILE}}
 
-    html = sales_client.get(reverse("deals:detail", args=["nodestash", deal.id])).content.decode()
+    # Read live by the Refresh button: its message on the page.
+    sandbox.fail_next("nodestash", 5, 409, hostile)
+    refreshed = sales_client.post(refresh_url, follow=True).content.decode()
+    assert_escaped(refreshed)
 
-    assert_escaped(html)
+    # Read by the sync: its alert on the list and the deal page.
+    sandbox.fail_next("nodestash", 5, 409, hostile)
+    assert sync_run(connections["nodestash"]).error
+    for url in (reverse("deals:list"), detail_url):
+        assert_escaped(sales_client.get(url).content.decode())

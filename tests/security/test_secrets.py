@@ -15,8 +15,10 @@ from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from dealdesk.connections.models import Connection
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.sandbox import DEFAULT_STORA_TOKEN
+from dealdesk.sync.engine import sync_run
 from tests.conftest import EXTRA_SECRETS, make_connection, secrets_in
 
 pytestmark = pytest.mark.django_db
@@ -73,8 +75,20 @@ def test_no_page_shows_a_key(admin_client, sandbox, distinctive_connection, capl
 
     sandbox.set_outage("stora", True)
     outage = admin_client.get(reverse("deals:detail", args=["stora", deal.id]))
-    assert outage.status_code == 503
-    assert_no_secret("the upstream error page", outage.content.decode())
+    assert outage.status_code == 200  # served from the store
+    assert_no_secret("the deal page during an outage", outage.content.decode())
+    refreshed = admin_client.post(reverse("deals:refresh", args=["stora", deal.id]), follow=True)
+    assert refreshed.status_code == 200
+    assert "cannot be reached" in refreshed.content.decode()
+    assert_no_secret("the Refresh error", refreshed.content.decode())
+    assert sync_run(Connection.objects.get(slug="stora")).error
+    for label, url in (
+        ("the list's sync alert", reverse("deals:list")),
+        ("the deal page's sync alert", reverse("deals:detail", args=["stora", deal.id])),
+    ):
+        page = admin_client.get(url).content.decode()
+        assert "cannot be reached" in page, label
+        assert_no_secret(label, page)
     sandbox.set_outage("stora", False)
 
     tested = admin_client.post(
