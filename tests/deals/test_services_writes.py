@@ -410,8 +410,8 @@ def test_without_originals_a_newer_updated_at_refuses_every_changed_field(
 
 def test_a_stage_change_on_a_deal_closed_elsewhere_is_refused(connections, sandbox, user):
     deal = a_deal("stora")
-    sandbox.mutate_deal("stora", deal.id, {"status": "won"})
-    detail = deal_get(connection_slug="stora", deal_id=deal.id)
+    sandbox.mutate_deal("stora", deal.id, {"status": "won"})  # the store has not seen it yet
+    assert deal_get(connection_slug="stora", deal_id=deal.id).deal.status == "open"
     sandbox.clear_log()
 
     with pytest.raises(Conflict) as refused:
@@ -423,7 +423,8 @@ def test_a_stage_change_on_a_deal_closed_elsewhere_is_refused(connections, sandb
     assert refused.value.fields == ("status",)
     assert refused.value.current.status == "won"
     assert writes(sandbox, "stora") == []
-    assert detail.deal.status == "won"
+    # The write's re-read is the freshest copy: every page now shows the deal as won.
+    assert deal_get(connection_slug="stora", deal_id=deal.id).deal.status == "won"
     assert [e.outcome for e in entries()] == [AuditEntry.Outcome.CONFLICT]
 
 
