@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from dealdesk.deals.models import StageSetting
+from dealdesk.sync.models import ReferenceItem
 
 pytestmark = pytest.mark.django_db
 
@@ -52,10 +53,26 @@ def test_a_second_setting_for_the_same_stage_is_refused(
     assert StageSetting.objects.count() == 1
 
 
-def test_a_source_that_cannot_be_read_is_named_and_the_others_still_listed(
+def test_the_stages_come_from_the_store_even_while_a_source_is_down(
     admin_client, connections, no_rate_limits, sandbox
 ):
     cache.clear()
+    sandbox.set_outage("stora", True)
+    sandbox.clear_log()
+    response = admin_client.get(ADD)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "could not be read" not in html
+    assert "Stora · New enquiry" in html
+    assert "nodestash · Sales · Lead" in html
+    assert sandbox.requests("stora") == [] and sandbox.requests("nodestash") == []
+
+
+def test_a_source_never_synced_that_cannot_be_read_is_named_and_the_others_still_listed(
+    admin_client, connections, no_rate_limits, sandbox
+):
+    cache.clear()
+    ReferenceItem.objects.filter(connection=connections["stora"]).delete()  # never synced
     sandbox.set_outage("stora", True)
     response = admin_client.get(ADD)
     html = response.content.decode()

@@ -75,11 +75,13 @@ def test_the_stale_filter_lists_only_stale_open_deals_of_both_sources(
     assert all(d.status == "open" for d in stale)
 
 
-def test_the_stale_filter_asks_stora_for_open_deals_only(connections, sandbox):
+def test_the_stale_filter_reads_open_deals_from_the_store_with_no_upstream_call(
+    connections, sandbox
+):
     sandbox.clear_log()
-    deal_list(filters=DealFilters(source="stora", stale=True), page_size=25)
-    lists = [r for r in sandbox.requests("stora") if r.path == "/2025-09/deals"]
-    assert lists and all(r.query.get("status") == ["open"] for r in lists)
+    stale = deal_list(filters=DealFilters(source="stora", stale=True), page_size=25).deals
+    assert stale and all(d.status == "open" and d.connection_slug == "stora" for d in stale)
+    assert sandbox.requests("stora") == [] and sandbox.requests("nodestash") == []
 
 
 def test_stale_filter_also_works_sorted_by_name(connections, sandbox):
