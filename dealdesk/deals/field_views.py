@@ -33,7 +33,7 @@ def field_edit_view(
     require_editor(request)
     if not request.htmx:
         return HttpResponseRedirect(detail_url(request, connection_slug, deal_id, edit=field_name))
-    detail, problem = get_detail(request, connection_slug, deal_id)
+    detail, problem = get_detail(request, connection_slug, deal_id, need=(field_name,))
     if problem:
         return _field_problem(request, connection_slug, deal_id, field_name, problem)
     field = editable_field(detail, field_name)

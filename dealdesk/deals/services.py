@@ -178,9 +178,10 @@ def money_totals(deals: list[Deal]) -> list[Money]:
     return [Money(amount, currency) for currency, amount in sorted(sums.items())]
 
 
-def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
-    """The deal from the store: no upstream call. Only while the connection's first backfill
-    has not reached it yet is it read live once (and stored)."""
+def deal_get(*, connection_slug: str, deal_id: str, need: tuple[str, ...] = ()) -> DealDetail:
+    """The deal from the store: no upstream call. It is read live once (and stored) only while
+    the connection's first backfill has not reached it yet, or when a field in ``need`` (one
+    about to be edited) was never carried by the vendor's answers the store has seen."""
     connection = connection_for_slug(connection_slug)
     adapter = adapter_for_connection(connection)
     _require_deal_id(connection, adapter, deal_id)
@@ -190,6 +191,8 @@ def deal_get(*, connection_slug: str, deal_id: str) -> DealDetail:
             raise NotFound("Not found.", connection_label=connection.label, code="not_in_store")
         return deal_refresh(connection_slug=connection_slug, deal_id=deal_id)
     deal, row = found
+    if any(name in deal.absent for name in need):
+        return deal_refresh(connection_slug=connection_slug, deal_id=deal_id)
     return _detail(connection, adapter, deal, reference_get(adapter=adapter), row.synced_at)
 
 

@@ -182,10 +182,12 @@ def detail_context(request: HttpRequest, detail: services.DealDetail, **extra: A
     return context
 
 
-def get_detail(request: HttpRequest, connection_slug: str, deal_id: str):
-    """``(detail, None)`` or ``(None, problem)``; an unknown deal or connection is a 404."""
+def get_detail(request: HttpRequest, connection_slug: str, deal_id: str, need=()):
+    """``(detail, None)`` or ``(None, problem)``; an unknown deal or connection is a 404.
+    ``need``: fields about to be edited (read live when the store never saw them)."""
     try:
-        return services.deal_get(connection_slug=connection_slug, deal_id=deal_id), None
+        detail = services.deal_get(connection_slug=connection_slug, deal_id=deal_id, need=need)
+        return detail, None
     except NotFound as error:
         raise Http404(error.message) from error
     except ProviderError as error:
@@ -228,14 +230,14 @@ def changed_since_page(field: EditableField, deal) -> str:
 
 @require_GET
 def deal_detail_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
-    detail, problem = get_detail(request, connection_slug, deal_id)
+    editing = request.GET.get("edit", "")
+    detail, problem = get_detail(request, connection_slug, deal_id, need=(editing,))
     if problem:
         return error_page(request, problem)
     context = detail_context(request, detail)
     context.update(sync_alert_context(request, connection_slug))
     context.update(detail_extras(request, detail.deal, context["back_query"]))
     if context["can_edit"]:
-        editing = request.GET.get("edit", "")
         if editing in context["field_names"]:
             context.update(field_edit_context(request, detail, editable_field(detail, editing)))
         action = request.GET.get("action", "")

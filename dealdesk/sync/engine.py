@@ -37,6 +37,7 @@ from dealdesk.connections.models import Connection
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     AuthenticationFailed,
+    Conflict,
     DailyQuota,
     Deal,
     DealQuery,
@@ -46,6 +47,7 @@ from dealdesk.providers.base import (
     ProviderError,
     RateLimited,
     ReferenceData,
+    ValidationFailed,
 )
 from dealdesk.providers.http import counting_calls, key_fingerprint, sync_priority
 from dealdesk.sync.models import ReferenceItem, SyncedDeal, SyncState
@@ -499,8 +501,18 @@ def _drop_unseen(run: _Run) -> None:
 # --- Failures ----------------------------------------------------------------------------------
 
 
+def _read_words(error: ProviderError, label: str) -> str:
+    """What the sync's failed read means, in words. An adapter words a 409 or 422 for a person
+    who was changing something; the sync only read, so it says that instead."""
+    if isinstance(error, Conflict | ValidationFailed):
+        status = f" (HTTP {error.status})" if error.status else ""
+        return f"{label} refused DealDesk's read{status}; the sync tries again shortly."
+    return error.message
+
+
 def _failed(state: SyncState, report: SyncReport, error: ProviderError) -> SyncReport:
     now = timezone.now()
+    error.message = _read_words(error, state.connection.label)
     report.error = error.message
     report.done = False
     state.last_error = error.message[:500]

@@ -89,6 +89,7 @@ def deal_to_payload(deal: Deal) -> dict[str, Any]:
         "closed_at": _iso(deal.closed_at),
         "created_at": _iso(deal.created_at),
         "updated_at": _iso(deal.updated_at),
+        "absent": sorted(deal.absent),
     }
 
 
@@ -161,6 +162,7 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
         created_at=_datetime(payload.get("created_at")),
         updated_at=_datetime(payload.get("updated_at")),
         raw=raw or {},
+        absent=frozenset(payload.get("absent") or ()),
     )
 
 
@@ -184,12 +186,13 @@ def _raw_for_storage(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _keep_absent(deal: Deal, stored: SyncedDeal | None) -> Deal:
-    """Fields the answer did not carry keep their stored value."""
+    """Fields the answer did not carry keep their stored value; a field no answer ever carried
+    stays marked absent (the page says so, and editing it reads the deal live first)."""
     if not deal.absent or stored is None:
         return deal
     known = deal_from_row(stored)
     kept = {name: getattr(known, name) for name in deal.absent if hasattr(known, name)}
-    return dataclasses.replace(deal, **kept) if kept else deal
+    return dataclasses.replace(deal, **kept, absent=deal.absent & known.absent)
 
 
 def row_fields(deal: Deal, *, now: dt.datetime) -> dict[str, Any]:

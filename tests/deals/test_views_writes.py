@@ -109,12 +109,6 @@ def test_saving_tags_and_a_date_sends_them_in_the_api_shape(sales_client, sandbo
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Stora's list leaves out `note`, so the store (filled from the list) shows an empty "
-    "Note and the note form's original never matches upstream: the save is refused as a "
-    "conflict (safe, but wrong). Reported to the lead (dealdesk/sync).",
-)
 def test_saving_a_stora_note_and_assignee(sales_client, sandbox):
     detail = a_deal("stora")
     assignee = next(f for f in detail.fields if f.name == "assignee")

@@ -40,12 +40,6 @@ WRITE_WORDS = ("since you loaded it", "refused the change", "changed by another 
 # A sync run stops at the first failing call; only GETs on 502/503/504 are retried (at most 2).
 MAX_CALLS_TO_FAILING_SOURCE = 3
 
-SYNC_WORDS_A_WRITE = pytest.mark.xfail(
-    strict=True,
-    reason="the sync alert repeats the adapter's write-oriented message for a 409/422 on a "
-    "read (dealdesk/sync/engine.py _failed); reported to the lead",
-)
-
 
 def sources_shown(html: str) -> set[str]:
     return set(re.findall(r'data-label="Source">([^<]+)<', html))
@@ -56,7 +50,6 @@ def fault_params() -> list:
         pytest.param(
             fault,
             id=fault.name,
-            marks=[SYNC_WORDS_A_WRITE] if fault.name in ("http409", "validation") else [],
         )
         for fault in FAULTS
     ]

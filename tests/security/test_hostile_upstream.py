@@ -13,6 +13,7 @@ from dealdesk.providers import adapter_for
 from dealdesk.providers.base import Unavailable
 from dealdesk.providers.http import ApiTransport
 from dealdesk.sandbox import DEFAULT_STORA_TOKEN
+from dealdesk.sync.engine import sync_run
 from tests.reliability.conftest import alerts, text
 
 NESTED = "[" * 50_000 + "]" * 50_000
@@ -55,25 +56,29 @@ def test_an_unparsable_error_body_still_maps_by_status(
 
 
 @pytest.mark.django_db
-def test_deeply_nested_json_on_the_list_is_an_alert_not_a_500(sales_client, sandbox):
+def test_deeply_nested_json_met_by_the_sync_is_an_alert_on_the_list_not_a_500(
+    sales_client, sandbox, connections
+):
     sandbox.fail_next("stora", 50, 200, NESTED)
+    sync_run(connections["stora"])
 
     response = sales_client.get("/deals/")
 
     assert response.status_code == 200
     (alert,) = alerts(text(response))
-    assert "Deals from Stora are missing." in alert
+    assert "Showing Stora deals as of" in alert
+    assert "Stora sent a response DealDesk could not read." in alert
 
 
 @pytest.mark.django_db
-def test_deeply_nested_json_on_a_deal_page_is_an_alert_not_a_500(sales_client, sandbox):
+def test_deeply_nested_json_on_a_deal_refresh_is_an_alert_not_a_500(sales_client, sandbox):
     deal_id = next(iter(sandbox.simulators["nodestash"].deals))
     sandbox.fail_next("nodestash", 50, 200, NESTED)
 
-    response = sales_client.get(f"/deals/nodestash/{deal_id}/")
+    response = sales_client.post(f"/deals/nodestash/{deal_id}/refresh/", follow=True)
 
-    assert response.status_code == 503
-    assert "could not be loaded" in text(response)
+    assert response.status_code == 200
+    assert "nodestash sent a response DealDesk could not read." in text(response)
 
 
 def test_a_debug_error_page_never_shows_the_bearer_token(settings, stora_info, sandbox):
