@@ -239,23 +239,29 @@ class _Run:
         return synced is None or timezone.now() - synced > dt.timedelta(seconds=interval)
 
     def refresh_for_unknown(self, deals: list[Deal]) -> None:
-        """A deal in a stage the reference data does not know: read it again, once per unknown
-        stage per ``REFERENCE_RETRY_FLOOR`` (a stage the stage list never shows is not read
-        again on every page)."""
+        """A deal in a stage, or linked to a contact, company, site or person, that the stored
+        reference data does not know: read the reference data again at once. Each unknown id
+        triggers that at most once per floor (a stage the stage list never shows, or a contact
+        deleted upstream, is not read again on every page)."""
         assert self.ref is not None
-        unknown = {
+        ref = self.ref
+        stages = {
             d.stage.id
             for d in deals
-            if d.stage is not None and d.stage.id is not None and self.ref.stage(d.stage.id) is None
+            if d.stage is not None and d.stage.id is not None and ref.stage(d.stage.id) is None
         }
+        names = {
+            link.id
+            for d in deals
+            for link in (d.contact, d.company, d.site, d.owner)
+            if link is not None and link.id and link.missing and link.id not in ref.names
+        }
+        floors = [(stage, REFERENCE_RETRY_FLOOR) for stage in sorted(stages)]
+        floors += [(name, settings.DEALDESK_SYNC_REFERENCE_INTERVAL) for name in sorted(names)]
         first_time = [
-            stage_id
-            for stage_id in sorted(unknown)
-            if cache.add(
-                f"dealdesk:sync:{self.connection.pk}:unknown-stage:{stage_id}",
-                True,
-                timeout=REFERENCE_RETRY_FLOOR,
-            )
+            object_id
+            for object_id, floor in floors
+            if cache.add(f"dealdesk:sync:{self.connection.pk}:unknown:{object_id}", True, floor)
         ]
         if first_time:
             self.reference(force=True)

@@ -225,3 +225,27 @@ def test_a_vendor_429_pauses_the_sync_until_the_reset(sandbox_server, big_sandbo
     state = SyncState.objects.get(connection=connection)
     assert state.state == "in_sync"  # rate limiting is not a failure
     assert state.last_error_kind == "rate_limited"
+
+
+def test_a_deal_linked_to_a_contact_the_store_does_not_know_reads_reference_data_again(
+    sandbox_server, big_sandbox
+):
+    connection = connect(sandbox_server, "stora")
+    sync_until_done(connection, full=False)
+    simulator = big_sandbox.simulators["stora"]
+    contact = {**next(iter(simulator.contacts.values())), "id": "con_addedlater0001"}
+    contact["full_name"] = "Added Later"
+    simulator.contacts[contact["id"]] = contact
+    deal_id = sorted(simulator.deals)[5]
+    big_sandbox.mutate_deal("stora", deal_id, {"contact": {"id": contact["id"]}})
+    big_sandbox.clear_log()
+
+    sync_run(connection)
+
+    row = SyncedDeal.objects.get(connection=connection, upstream_id=deal_id)
+    assert row.contact_name == "Added Later"
+    paths = [r.path for r in big_sandbox.requests("stora")]
+    assert paths.count("/2025-09/contacts") >= 1  # one refresh of the reference data
+    big_sandbox.clear_log()
+    sync_run(connection)
+    assert [r.path for r in big_sandbox.requests("stora")] == ["/2025-09/deals"]
