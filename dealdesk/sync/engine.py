@@ -282,9 +282,6 @@ class _Run:
         self.report.pages += 1
         return list(page.deals), page.next_cursor, page.total
 
-    def save(self) -> None:
-        self.state.save()
-
 
 class _Restart(Exception):
     """Reference data changed mid-page: parse the page again with it."""
