@@ -16,7 +16,7 @@ from dealdesk.sync.models import SyncState
 from tests.conftest import secrets_in
 from tests.reliability.conftest import HTMX, alerts, text
 from tests.reliability.faults import FAULTS, PROVIDERS, Fault, wait_until_answered
-from tests.reliability.test_faults_list import SYNC_WORDS, WRITE_WORDS, fault_params
+from tests.reliability.test_faults_list import SYNC_WORDS, WRITE_WORDS
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_the_deal_page_and_its_edit_form_are_served_from_the_store_whatever_fail
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("fault", fault_params())
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 def test_a_sync_failing_shows_its_alert_on_the_deal_page_with_the_stored_deal(
     sales_client, sandbox, settings, connections, fault: Fault, provider: str
 ):

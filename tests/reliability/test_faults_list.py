@@ -30,8 +30,8 @@ SYNC_WORDS = {
     "http401": ("rejected the API key", "admin must update it"),
     "http403": ("lacks", "admin must update it"),
     "http404": ("not found",),
-    "http409": (),
-    "validation": (),
+    "http409": ("refused DealDesk", "read (HTTP 409)"),
+    "validation": ("refused DealDesk", "read (HTTP 4"),
     "http429": ("try again in",),
 }
 # A sync reads the list; nobody changed anything. Words about a refused or conflicting change
@@ -43,16 +43,6 @@ MAX_CALLS_TO_FAILING_SOURCE = 3
 
 def sources_shown(html: str) -> set[str]:
     return set(re.findall(r'data-label="Source">([^<]+)<', html))
-
-
-def fault_params() -> list:
-    return [
-        pytest.param(
-            fault,
-            id=fault.name,
-        )
-        for fault in FAULTS
-    ]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -72,7 +62,7 @@ def test_the_list_is_served_from_the_store_whatever_fails_upstream(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("fault", fault_params())
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 def test_a_sync_failing_names_the_source_on_the_list_and_recovers(
     sales_client, sandbox, settings, connections, fault: Fault, provider: str
 ):
