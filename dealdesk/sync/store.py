@@ -29,6 +29,7 @@ from dealdesk.providers.base import (
     Ref,
     ReferenceData,
     Stage,
+    parse_timestamp,
 )
 from dealdesk.sync.models import ReferenceItem, SyncedDeal
 
@@ -93,16 +94,6 @@ def deal_to_payload(deal: Deal) -> dict[str, Any]:
     }
 
 
-def _datetime(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def _date(value: Any) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if isinstance(value, str) else None
@@ -150,7 +141,7 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
         contact=_ref(payload.get("contact")),
         company=_ref(payload.get("company")),
         site=_ref(payload.get("site")),
-        starts_at=_datetime(payload.get("starts_at")),
+        starts_at=parse_timestamp(payload.get("starts_at")),
         expected_close_date=_date(payload.get("expected_close_date")),
         note=payload.get("note"),
         tags=tuple(payload.get("tags") or ()),
@@ -158,9 +149,9 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
         metadata=dict(payload.get("metadata") or {}),
         line_items=tuple(LineItem(**item) for item in payload.get("line_items") or ()),
         lost_reason=payload.get("lost_reason"),
-        closed_at=_datetime(payload.get("closed_at")),
-        created_at=_datetime(payload.get("created_at")),
-        updated_at=_datetime(payload.get("updated_at")),
+        closed_at=parse_timestamp(payload.get("closed_at")),
+        created_at=parse_timestamp(payload.get("created_at")),
+        updated_at=parse_timestamp(payload.get("updated_at")),
         raw=raw or {},
         absent=frozenset(payload.get("absent") or ()),
     )
