@@ -10,6 +10,7 @@ import base64
 import binascii
 import os
 import warnings
+from typing import Any
 from urllib.parse import urlsplit
 
 import environ
@@ -122,7 +123,7 @@ def env_database(name: str, *, default: str) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            config = environ.Env.db_url_config(value)
+            config: dict[str, Any] = environ.Env.db_url_config(value)
     except Exception as error:  # django-environ raises several types for bad URLs
         raise ConfigError(name, f"not a database URL ({error})") from None
     if not config.get("ENGINE"):
@@ -133,7 +134,7 @@ def env_database(name: str, *, default: str) -> dict:
 def env_cache(name: str, *, default: str) -> dict:
     value = env_str(name, default=default)
     try:
-        config = environ.Env.cache_url_config(value)
+        config: dict[str, Any] = environ.Env.cache_url_config(value)
     except Exception as error:
         raise ConfigError(name, f"not a cache URL ({error})") from None
     return config

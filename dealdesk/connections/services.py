@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -62,9 +63,9 @@ def connection_sync_environment() -> None:
     wanted = {c.provider: c for c in environment_connections()}
     with transaction.atomic():
         stale = Connection.objects.filter(origin=Origin.ENVIRONMENT).exclude(slug__in=list(wanted))
-        for connection in stale:
-            logger.info("Removing connection %s: its API key left the environment", connection.slug)
-            connection.delete()
+        for gone in stale:
+            logger.info("Removing connection %s: its API key left the environment", gone.slug)
+            gone.delete()
         for provider, env in wanted.items():
             connection = Connection.objects.filter(slug=provider).first()
             if connection is None:
@@ -77,7 +78,8 @@ def connection_sync_environment() -> None:
                     connection.get_origin_display(),
                 )
             unchanged = (
-                connection.pk is not None
+                # django-stubs types ``pk`` as int, but it is None until the first save.
+                connection.pk is not None  # type: ignore[redundant-expr]
                 and connection.origin == Origin.ENVIRONMENT
                 and connection.provider == provider
                 and connection.label == env.label
@@ -96,7 +98,7 @@ def connection_sync_environment() -> None:
             connection.save()
 
 
-def sync_environment_after_migrate(*, using: str = DEFAULT_DB_ALIAS, **_kwargs) -> None:
+def sync_environment_after_migrate(*, using: str = DEFAULT_DB_ALIAS, **_kwargs: Any) -> None:
     """``post_migrate`` handler: store environment keys once the table exists (it does not
     after ``migrate connections zero``)."""
     if Connection._meta.db_table in connections[using].introspection.table_names():

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, OrderBy, Q, QuerySet, Sum
 from django.utils import timezone
 
 from dealdesk.connections.models import Connection
@@ -126,7 +126,7 @@ def _stale_q(thresholds: StaleThresholds, connections: list[Connection], now: dt
     return Q(status=OPEN) & (default | special)
 
 
-ORDERINGS = {
+ORDERINGS: dict[str, list[str | OrderBy]] = {
     "-updated": [F("upstream_updated_at").desc(nulls_last=True), "-pk"],
     "updated": [F("upstream_updated_at").asc(nulls_last=True), "pk"],
     "name": ["name_sort", "pk"],

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.validators import slug_re
 
@@ -58,6 +58,10 @@ from dealdesk.providers.base import (
 from dealdesk.providers.http import ApiTransport, write_priority
 from dealdesk.sync.models import SyncState
 from dealdesk.sync.store import deal_mark_deleted, deal_save, stored_deal
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 __all__ = [
     "DealDetail",
@@ -274,11 +278,11 @@ Planner = Callable[[Provider, Deal, ReferenceData], _WritePlan]
 
 def deal_update(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     deal_id: str,
     changes: dict[str, Any],
-    seen_updated_at,
+    seen_updated_at: dt.datetime | str | None,
     idempotency_key: str,
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
@@ -332,11 +336,11 @@ def deal_update(
 
 def deal_change_stage(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     deal_id: str,
     stage_id: str,
-    seen_updated_at,
+    seen_updated_at: dt.datetime | str | None,
     idempotency_key: str,
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
@@ -362,10 +366,10 @@ def deal_change_stage(
 
 def deal_mark_won(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     deal_id: str,
-    seen_updated_at,
+    seen_updated_at: dt.datetime | str | None,
     idempotency_key: str,
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
@@ -390,11 +394,11 @@ def deal_mark_won(
 
 def deal_mark_lost(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     deal_id: str,
     reason: str,
-    seen_updated_at,
+    seen_updated_at: dt.datetime | str | None,
     idempotency_key: str,
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
@@ -432,12 +436,12 @@ def deal_mark_lost(
 
 def deal_reopen(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     deal_id: str,
     stage_id: str | None,
     assignee_id: str | None,
-    seen_updated_at,
+    seen_updated_at: dt.datetime | str | None,
     idempotency_key: str,
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
@@ -489,7 +493,7 @@ def _write(**attempt: Any) -> DealDetail:
 
 def _write_attempt(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     deal_id: str,
     action: str,
@@ -506,7 +510,13 @@ def _write_attempt(
         # The same form submitted again: it already acted once; show the deal as it is now.
         return deal_get(connection_slug=connection.slug, deal_id=deal_id)
 
-    def audit(deal_name: str, changes, outcome: str, error_message="", request_id="") -> None:
+    def audit(
+        deal_name: str,
+        changes: list[dict[str, Any]],
+        outcome: str,
+        error_message: str = "",
+        request_id: str = "",
+    ) -> None:
         audit_record(
             user=user,
             connection_slug=connection.slug,
@@ -600,7 +610,7 @@ def _last_request_id(adapter: Provider) -> str:
 # --- Conflict checks -----------------------------------------------------------------------
 
 
-def _parse_seen(seen_updated_at) -> dt.datetime | None:
+def _parse_seen(seen_updated_at: dt.datetime | str | None) -> dt.datetime | None:
     if isinstance(seen_updated_at, dt.datetime):
         seen = seen_updated_at
     elif isinstance(seen_updated_at, str) and seen_updated_at.strip():
@@ -621,7 +631,7 @@ def _newer_than_seen(deal: Deal, seen: dt.datetime | None) -> bool:
 
 
 def _changed_upstream(
-    name: str, current: Any, deal: Deal, originals: dict[str, Any] | None, seen
+    name: str, current: Any, deal: Deal, originals: dict[str, Any] | None, seen: dt.datetime | None
 ) -> bool:
     """Did the field change upstream since the user saw it? Compared with the value the user
     saw when the form sends it; otherwise any newer ``updated_at`` counts as a change."""
@@ -630,7 +640,9 @@ def _changed_upstream(
     return _newer_than_seen(deal, seen)
 
 
-def _state_conflicts(deal: Deal, originals: dict[str, Any] | None, seen_updated_at):
+def _state_conflicts(
+    deal: Deal, originals: dict[str, Any] | None, seen_updated_at: dt.datetime | str | None
+) -> tuple[str, ...]:
     """Stage changes, won, lost and reopen: refused when the stage or status the user saw is no
     longer the deal's."""
     originals = originals or {}
@@ -673,7 +685,7 @@ def _same(left: Any, right: Any) -> bool:
     if one_is_datetime and isinstance(left, dt.date) and isinstance(right, dt.date):
         left = left.date() if isinstance(left, dt.datetime) else left
         right = right.date() if isinstance(right, dt.datetime) else right
-    return left == right
+    return bool(left == right)
 
 
 # --- Audit rows ----------------------------------------------------------------------------
@@ -706,5 +718,6 @@ def _stage_row(deal: Deal, ref: ReferenceData, stage_id: str) -> dict[str, Any]:
 def _field_label(name: str, rows: list[dict[str, Any]]) -> str:
     for row in rows:
         if row["field"] == name:
-            return row["label"]
+            label: str = row["label"]
+            return label
     return humanise(name)

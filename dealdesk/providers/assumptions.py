@@ -11,6 +11,7 @@ a new key or URL starts unchecked again.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -77,7 +78,9 @@ class AssumptionLog:
         """The parameters a fallen-back assumption found refused (filters, sorts)."""
         return frozenset(self._load().get(assumption.id, {}).get("refused", ()))
 
-    def fall_back(self, assumption: Assumption, detail: str, *, refused=()) -> None:
+    def fall_back(
+        self, assumption: Assumption, detail: str, *, refused: Iterable[str] = ()
+    ) -> None:
         if self.fell_back(assumption) and set(refused) <= self.refused(assumption):
             return  # already known: the first detail stays
         refused = sorted(self.refused(assumption) | set(refused))

@@ -7,6 +7,7 @@ dataclasses, and the service and views work only with them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -305,7 +306,13 @@ class ValidationFailed(ProviderError):
 
     default_message = "The upstream API refused the change."
 
-    def __init__(self, message: str | None = None, *, field_errors=None, **kwargs) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field_errors: Mapping[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.field_errors: dict[str, list[str]] = dict(field_errors or {})
 
@@ -316,7 +323,14 @@ class Conflict(ProviderError):
 
     default_message = "The deal changed since you loaded it."
 
-    def __init__(self, message: str | None = None, *, current=None, fields=(), **kwargs) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        current: Deal | None = None,
+        fields: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.current: Deal | None = current
         self.fields: tuple[str, ...] = tuple(fields)
@@ -330,7 +344,9 @@ QUOTA_SPENT = "quota_spent"
 class RateLimited(ProviderError):
     default_message = "Too many requests."
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw):
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kw: Any
+    ) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after  # seconds from now, when known
 

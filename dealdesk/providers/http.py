@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
@@ -123,12 +123,12 @@ def _with_priority(priority: str) -> Iterator[None]:
         _priority.reset(token)
 
 
-def write_priority():
+def write_priority() -> AbstractContextManager[None]:
     """Calls made inside (a write's conflict re-read as well as the write) spend the reserve."""
     return _with_priority(WRITE)
 
 
-def sync_priority():
+def sync_priority() -> AbstractContextManager[None]:
     """Calls made inside are background sync: they spend at most ``DEALDESK_SYNC_SHARE`` of
     each window and wait for room instead of failing."""
     return _with_priority(SYNC)
@@ -383,8 +383,8 @@ class ApiTransport:
             raise Unavailable(
                 f"{label} did not answer in time.", connection_label=label, code="timeout"
             ) from None
-        except requests.RequestException as error:
-            self._log(method, path, type(error).__name__, started)
+        except requests.RequestException as exc:
+            self._log(method, path, type(exc).__name__, started)
             raise Unavailable(
                 f"{label} cannot be reached.", connection_label=label, code="unreachable"
             ) from None
@@ -420,7 +420,9 @@ class ApiTransport:
         error.request_id = error.request_id or request_id
         raise error
 
-    def _log(self, method, path, outcome, started, request_id: str = "") -> None:
+    def _log(
+        self, method: str, path: str, outcome: str | int, started: float, request_id: str = ""
+    ) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info(
             "%s %s %s -> %s in %.0f ms request_id=%s",

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -160,8 +160,13 @@ def map_error(
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     code = str(error.get("code") or "")
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    common = {"connection_label": label, "status": status, "code": code, "request_id": request_id}
+    message = error["message"] if isinstance(error.get("message"), str) else ""
+    common: dict[str, Any] = {
+        "connection_label": label,
+        "status": status,
+        "code": code,
+        "request_id": request_id,
+    }
     if status in (400, 422):
         return ValidationFailed(
             f"{label} refused the change: {message}" if message else None,
@@ -265,7 +270,7 @@ def _position(value: Any) -> int | None:
 def _stage(raw: Any, pipeline_id: str | None) -> Stage | None:
     if not isinstance(raw, dict) or not _text(raw.get("id")):
         return None
-    stage_type = raw.get("type") if raw.get("type") in (OPEN, WON, LOST) else UNKNOWN_STATUS
+    stage_type = raw["type"] if raw.get("type") in (OPEN, WON, LOST) else UNKNOWN_STATUS
     return Stage(
         id=raw["id"],
         name=_text(raw.get("name")) or raw["id"],
@@ -278,7 +283,7 @@ def _stage(raw: Any, pipeline_id: str | None) -> Stage | None:
 def _pipeline(raw: Any) -> Pipeline | None:
     if not isinstance(raw, dict) or not _text(raw.get("id")):
         return None
-    stages = raw.get("stages") if isinstance(raw.get("stages"), list) else []
+    stages = raw["stages"] if isinstance(raw.get("stages"), list) else []
     parsed = tuple(s for s in (_stage(item, raw["id"]) for item in stages) if s is not None)
     return Pipeline(id=raw["id"], name=_text(raw.get("name")) or raw["id"], stages=parsed)
 
@@ -328,7 +333,9 @@ def _split_cursor(cursor: str | None) -> tuple[int | None, str | None]:
 class _StageChunk:
     """One stage's fetched rows on this page and where that stage stands upstream."""
 
-    def __init__(self, deals: list[Deal], cursor: str | None, skip: int, next_cursor) -> None:
+    def __init__(
+        self, deals: list[Deal], cursor: str | None, skip: int, next_cursor: str | None
+    ) -> None:
         self.deals, self.cursor, self.skip, self.next_cursor = deals, cursor, skip, next_cursor
         self.index = 0
 
@@ -378,7 +385,7 @@ def _decode_stage_positions(cursor: str | None, stage_ids: list[str]) -> dict[st
     return positions
 
 
-def _merge_key(sort: str):
+def _merge_key(sort: str) -> Callable[[Deal], tuple[bool, Any]]:
     """The order nodestash lists in (§5; the sandbox puts nulls last both ways), for merging."""
     descending, name = sort.startswith("-"), sort.lstrip("-")
 
@@ -493,8 +500,8 @@ class NodestashAdapter:
         if not isinstance(data, list):
             raise self._unreadable(response)
         items = [a for a in (_attributes(item) for item in data) if a is not None]
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-        pagination = meta.get("pagination") if isinstance(meta.get("pagination"), dict) else {}
+        meta = body["meta"] if isinstance(body.get("meta"), dict) else {}
+        pagination = meta["pagination"] if isinstance(meta.get("pagination"), dict) else {}
         next_cursor = _text(pagination.get("next_cursor"))
         if pagination.get("has_more") is False:
             next_cursor = None
@@ -572,7 +579,9 @@ class NodestashAdapter:
         """One ``GET /deals``. Our cursor carries the limit it was issued with (N-A8 fallback:
         a cursor that must keep its page size is followed with that size)."""
         issued_limit, upstream = _split_cursor(cursor)
-        changed = upstream is not None and issued_limit is not None and issued_limit != limit
+        if issued_limit is None:
+            issued_limit = limit
+        changed = upstream is not None and issued_limit != limit
         if changed and self.assumptions.fell_back(N_A8):
             limit, changed = issued_limit, False
         request = {**params, "limit": limit, **({"cursor": upstream} if upstream else {})}
@@ -665,7 +674,7 @@ class NodestashAdapter:
             stage = Stage(stage.id, stage.name, stage.position, stage.type, pipeline_id)
         if stage is None and stage_id:
             stage = Stage(stage_id, "Unknown stage", None, UNKNOWN_STATUS, pipeline_id)
-        tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+        tags = raw["tags"] if isinstance(raw.get("tags"), list) else []
         custom_fields = raw.get("custom_fields")
         return Deal(
             connection_slug=self.connection.slug,

@@ -153,9 +153,14 @@ def map_stora_error(
     """Branch on HTTP status and ``error.code`` (§10); ``message``/``details`` are display text."""
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
-    code = error.get("code") if isinstance(error.get("code"), str) else ""
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    common = {"connection_label": label, "status": status, "code": code, "request_id": request_id}
+    code = error["code"] if isinstance(error.get("code"), str) else ""
+    message = error["message"] if isinstance(error.get("message"), str) else ""
+    common: dict[str, Any] = {
+        "connection_label": label,
+        "status": status,
+        "code": code,
+        "request_id": request_id,
+    }
     if status == 401:
         return AuthenticationFailed(
             f"{label} rejected the API key. An admin must update it.", **common
@@ -194,7 +199,7 @@ def _field_errors(details: Any, message: str, *, url_params: bool = False) -> di
     for detail in details if isinstance(details, list) else []:
         if not isinstance(detail, dict):
             continue
-        pointer = detail.get("pointer") if isinstance(detail.get("pointer"), str) else ""
+        pointer = detail["pointer"] if isinstance(detail.get("pointer"), str) else ""
         first_segment = pointer.lstrip("/").split("/")[0]
         if url_params:
             ours = first_segment or "__all__"
@@ -569,7 +574,12 @@ class StoraAdapter:
         return self._deal_from(response, ref=ref, deal_id=deal_id, previous=previous)
 
     def _deal_from(
-        self, response: ApiResponse, *, ref: ReferenceData, deal_id: str, previous=None
+        self,
+        response: ApiResponse,
+        *,
+        ref: ReferenceData,
+        deal_id: str,
+        previous: Deal | None = None,
     ) -> Deal:
         raw = response.body.get("deal")
         if not isinstance(raw, dict):

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.providers import adapter_for
+from dealdesk.providers.base import DailyQuota
 from dealdesk.sync.health import sync_health, synced_ago
 from dealdesk.sync.models import SyncState
 
@@ -45,11 +46,11 @@ class SyncStateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # one row per connection, made by the sync itself
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: SyncState | None = None) -> bool:
         return False
 
     @admin.display(description="State")
-    def state_with_progress(self, state: SyncState):
+    def state_with_progress(self, state: SyncState) -> str:
         if state.backfill_done:
             label = "Failing" if sync_health(state.connection, state).error else "In sync"
             return label
@@ -136,7 +137,7 @@ class SyncStateAdmin(admin.ModelAdmin):
         )
 
 
-def _daily_quota(state: SyncState):
+def _daily_quota(state: SyncState) -> DailyQuota | None:
     try:
         return adapter_for(state.connection.info()).daily_quota()
     except UndecryptableSecret:

@@ -1,4 +1,11 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from dealdesk.connections.models import Connection
 
 
 class SyncConfig(AppConfig):
@@ -16,7 +23,9 @@ class SyncConfig(AppConfig):
         del tasks
 
 
-def _sync_new_or_changed_connection(sender, instance, **kwargs) -> None:
+def _sync_new_or_changed_connection(
+    sender: type[Connection], instance: Connection, **kwargs: Any
+) -> None:
     """A connection added or edited in the admin syncs at once (a new account starts afresh)."""
     from django.conf import settings
 

@@ -186,8 +186,13 @@ def seconds_until_allowed(state: SyncState, quota: DailyQuota | None, calls: int
 
 class _Run:
     def __init__(
-        self, connection: Connection, state: SyncState, adapter: Provider, owner: str, deadline
-    ):
+        self,
+        connection: Connection,
+        state: SyncState,
+        adapter: Provider,
+        owner: str,
+        deadline: float | None,
+    ) -> None:
         self.connection = connection
         self.state = state
         self.adapter = adapter

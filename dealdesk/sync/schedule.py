@@ -56,7 +56,7 @@ def next_delay(report: SyncReport, state: SyncState, quota: DailyQuota | None) -
         return LOCKED_DELAY
     if report.paused_until is not None:
         return max(1.0, (report.paused_until - timezone.now()).total_seconds())
-    interval = (
+    interval: float = (
         settings.DEALDESK_SYNC_ACTIVE_INTERVAL
         if team_is_active()
         else settings.DEALDESK_SYNC_IDLE_INTERVAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from dealdesk.connections.models import Connection
 from dealdesk.sync.engine import SyncReport, sync_run, sync_state_for
@@ -48,7 +48,9 @@ class Command(BaseCommand):
             raise CommandError("At least one connection failed to sync (see above).")
 
 
-def sync_until_done(connection: Connection, *, full: bool, out=None) -> SyncReport:
+def sync_until_done(
+    connection: Connection, *, full: bool, out: OutputWrapper | None = None
+) -> SyncReport:
     """Run ``connection``'s sync until its backfill or walk is complete."""
     started = time.monotonic()
     first = True
