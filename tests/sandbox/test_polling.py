@@ -4,7 +4,6 @@ equal timestamps keep one order, deletions vanish from a full walk, and the volu
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -217,10 +216,8 @@ def test_deleting_an_unknown_deal_through_the_control_api_is_a_404(sandbox_serve
 # --- Volumes (issue 11) -------------------------------------------------------------------------
 
 
-def test_large_seed_builds_quickly_and_walks_completely(stora, nodestash, sandbox):
-    started = time.perf_counter()
-    sandbox.reset("large")
-    assert time.perf_counter() - started < 5  # both simulators, 10,000 deals each, on a busy CI
+def test_large_seed_walks_completely(stora, nodestash, sandbox):
+    sandbox.reset("large")  # how fast it builds is measured by `make bench`, not timed here
     sandbox.set_rate_limiting("all", False)  # a reset turns them on; not under test here
 
     stora_deals = stora_poll(stora)

@@ -148,10 +148,8 @@ def test_seed_is_deterministic_apart_from_the_moment_of_seeding():
     assert [d["name"] for d in first.deals] == [d["name"] for d in second.deals]
 
 
-def test_large_seed_builds_ten_thousand_deals_in_under_two_seconds(api, sandbox):
-    started = time.perf_counter()
-    sandbox.simulators["stora"].reset("large")
-    assert time.perf_counter() - started < 2
+def test_large_seed_builds_ten_thousand_deals(api, sandbox):
+    sandbox.simulators["stora"].reset("large")  # its build time is in `make bench`
     assert api.get("/deals", limit=1).json()["meta"]["pagination"]["count"] == 10_000
 
 
