@@ -269,7 +269,7 @@ def test_a_slow_receiver_never_slows_the_api(api, sandbox, registered, receiver)
     api.get(f"/deals/{deal['id']}")
     elapsed = time.perf_counter() - started
 
-    assert elapsed < 0.5
+    assert elapsed < 1.2  # the receiver takes 1.5 s: the answer did not wait for it
     assert len(receiver.wait_for(1)) == 1
 
 

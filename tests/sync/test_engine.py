@@ -190,7 +190,6 @@ def test_the_sync_stays_within_its_share_and_never_draws_a_vendor_429(
     stora = connect(sandbox_server, "stora")
     nodestash = connect(sandbox_server, "nodestash")
 
-    started = time.monotonic()
     for connection in (stora, nodestash):
         sync_until_done(connection, full=False)
     for _ in range(3):
@@ -203,7 +202,6 @@ def test_the_sync_stays_within_its_share_and_never_draws_a_vendor_429(
     stamps = sorted(r.started for r in big_sandbox.requests("nodestash"))
     per_second = max(sum(1 for s in stamps if start <= s < start + 1.0) for start in stamps)
     assert per_second <= 3
-    assert time.monotonic() - started < 60
 
 
 def test_a_vendor_429_pauses_the_sync_until_the_reset(sandbox_server, big_sandbox):
