@@ -181,7 +181,11 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
     page_count = max(1, -(-total_count // page_size))
     page = max(1, min(int(page), page_count))
     offset = (page - 1) * page_size
-    deals = [deal_from_row(row) for row in rows[offset : offset + page_size]]
+    # The page's ids first (from the covering index ``sync_deal_list``), then only those rows:
+    # sorting whole rows would read every matching deal's JSON.
+    ids = list(rows.values_list("pk", flat=True)[offset : offset + page_size])
+    by_pk = SyncedDeal.objects.in_bulk(ids)
+    deals = [deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk]
     result = DealListResult(
         deals=deals,
         errors=source_alerts(chosen),

@@ -19,7 +19,7 @@ class SyncedDeal(models.Model):
     upstream_id = models.CharField(max_length=100)
     name = models.CharField(max_length=500, blank=True)
     name_sort = models.CharField(max_length=200, blank=True, db_index=True)  # casefolded
-    status = models.CharField(max_length=40, db_index=True)
+    status = models.CharField(max_length=40)  # indexed by sync_deal_list, with its connection
     stage_id = models.CharField(max_length=100, blank=True, db_index=True)
     stage_name = models.CharField(max_length=300, blank=True)
     pipeline_id = models.CharField(max_length=100, blank=True, db_index=True)
@@ -52,6 +52,22 @@ class SyncedDeal(models.Model):
         indexes = [
             models.Index(fields=["deleted", "-upstream_updated_at"], name="sync_deal_recent"),
             models.Index(fields=["connection", "pipeline_id", "deleted"], name="sync_deal_board"),
+            # Covers what a list reads over every matching deal (count, totals, the sort that
+            # picks a page's ids) so it scans this index, not 10,000s of wide rows.
+            models.Index(
+                fields=[
+                    "connection",
+                    "deleted",
+                    "status",
+                    "upstream_updated_at",
+                    "name_sort",
+                    "value_amount",
+                    "value_currency",
+                    "value_text",
+                    "stage_id",
+                ],
+                name="sync_deal_list",
+            ),
         ]
 
     def __str__(self) -> str:
