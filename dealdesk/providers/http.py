@@ -109,6 +109,10 @@ WRITE_RESERVE = 0.2
 SAVE_CALLS = 2
 # Background sync waits for budget instead of failing, but never longer than this per call.
 SYNC_MAX_WAIT = 90.0
+# ...and looks again at least this often: a sliding window frees room gradually, so sleeping
+# until the end of the slot (``retry_after``) would leave every other slot empty and halve the
+# sync's rate.
+SYNC_RECHECK = 1.0
 
 READ, WRITE, SYNC = "read", "write", "sync"
 _priority: contextvars.ContextVar[str] = contextvars.ContextVar("dealdesk_priority", default=READ)
@@ -218,7 +222,7 @@ class RateBudget:
                 self._spend_once(connection_label, priority)
                 return
             except RateLimited as refused:
-                wait = min(refused.retry_after or 1.0, deadline - time.monotonic())
+                wait = min(refused.retry_after or 1.0, SYNC_RECHECK, deadline - time.monotonic())
                 if wait <= 0:
                     raise
                 time.sleep(max(0.05, wait))
