@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from dealdesk.connections.crypto import UndecryptableSecret
-from dealdesk.connections.models import Connection, Origin, Provider
+from dealdesk.connections.models import Connection, Origin
 from dealdesk.providers import adapter_for
 from dealdesk.providers.assumptions import FELL_BACK
 from dealdesk.providers.base import (
@@ -22,6 +22,7 @@ from dealdesk.providers.base import (
     RateLimited,
     Unavailable,
 )
+from dealdesk.providers.registry import PROVIDERS
 
 logger = logging.getLogger("dealdesk.connections")
 
@@ -37,16 +38,15 @@ class EnvironmentConnection:
 
 
 def environment_connections() -> list[EnvironmentConnection]:
-    """The connections the settings ask for: one per provider whose API key is set."""
-    wanted = [
-        (Provider.STORA, "Stora", settings.STORA_API_URL, settings.STORA_API_KEY),
-        (Provider.NODESTASH, "nodestash", settings.NODESTASH_API_URL, settings.NODESTASH_API_KEY),
-    ]
-    return [
-        EnvironmentConnection(provider=str(provider), label=label, base_url=url, api_key=key)
-        for provider, label, url, key in wanted
-        if key
-    ]
+    """The connections the settings ask for: one per registered provider whose API key is
+    set (``<PREFIX>_API_KEY``, see providers/registry.py)."""
+    found = []
+    for spec in PROVIDERS.values():
+        key = getattr(settings, spec.key_setting, "")
+        if key:
+            url = getattr(settings, spec.url_setting)
+            found.append(EnvironmentConnection(spec.name, spec.label, base_url=url, api_key=key))
+    return found
 
 
 def _stored_key_matches(connection: Connection, api_key: str) -> bool:

@@ -142,23 +142,8 @@ def column_id_for(deal: Deal, pipeline: Pipeline) -> str:
 def lost_reason_choices(
     adapter: Provider, ref: ReferenceData, pipeline: Pipeline
 ) -> tuple[Choice, ...]:
-    """The reasons the detail page offers for an open deal of this pipeline: a Stora lost
-    reason, or one of the pipeline's lost stages (the stage itself is the reason)."""
-    first = next(iter(pipeline.ordered_stages()), None)
-    probe = Deal(
-        connection_slug=adapter.connection.slug,
-        source_label=adapter.connection.label,
-        provider=adapter.connection.provider,
-        id="",
-        name="",
-        status=OPEN,
-        stage=first,
-        pipeline=pipeline,
-    )
-    actions = adapter.actions(probe, ref=ref)
-    if actions.lost_reasons:
-        return actions.lost_reasons
-    return tuple(Choice(s.id, s.name) for s in actions.lost_stages if s.id)
+    """The reasons the detail page offers for an open deal of this pipeline."""
+    return adapter.lost_choices(pipeline, ref=ref)
 
 
 # --- Reads -----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from dealdesk.deals.reference import (
     reference_unknown_stage,
 )
 from dealdesk.deals.selectors import DealListResult, SourceOption, source_option
-from dealdesk.providers import adapter_for, deal_id_is_valid
+from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     LOST,
     OPEN,
@@ -55,7 +55,8 @@ from dealdesk.providers.base import (
     ValidationFailed,
     humanise,
 )
-from dealdesk.providers.http import ApiTransport, write_priority
+from dealdesk.providers.http import write_priority
+from dealdesk.providers.registry import deal_id_is_valid
 from dealdesk.sync.models import SyncState
 from dealdesk.sync.store import deal_mark_deleted, deal_save, stored_deal
 
@@ -574,7 +575,7 @@ def _write_attempt(
         updated.name or deal.name,
         planned.changes,
         AuditEntry.Outcome.SUCCEEDED,
-        request_id=_last_request_id(adapter),
+        request_id=adapter.last_request_id,
     )
     return _detail(connection, adapter, updated, ref, dt.datetime.now(dt.UTC))
 
@@ -585,16 +586,6 @@ def _current_or_none(adapter: Provider, deal_id: str, ref: ReferenceData) -> Dea
         return adapter.get_deal(deal_id, ref=ref)
     except ProviderError:
         return None
-
-
-def _last_request_id(adapter: Provider) -> str:
-    request_id = getattr(adapter, "last_request_id", "")
-    if request_id:
-        return str(request_id)
-    for value in getattr(adapter, "__dict__", {}).values():
-        if isinstance(value, ApiTransport) and value.last_request_id:
-            return value.last_request_id
-    return ""
 
 
 # --- Conflict checks -----------------------------------------------------------------------

@@ -359,8 +359,19 @@ class Provider(Protocol):
 
     connection: ConnectionInfo
 
-    def is_deal_id(self, deal_id: str) -> bool:
-        """Does ``deal_id`` match the vendor's id pattern? Others are never sent upstream."""
+    @staticmethod
+    def is_deal_id(deal_id: str) -> bool:
+        """Does ``deal_id`` match the vendor's id pattern? Others are never sent upstream.
+        A static method: forms check posted ids with the class (``registry.deal_id_is_valid``)."""
+
+    @property
+    def last_request_id(self) -> str:
+        """The vendor's request id of the latest response, success or error ("" if none), for
+        the audit trail."""
+
+    def lost_choices(self, pipeline: Pipeline, *, ref: ReferenceData) -> tuple[Choice, ...]:
+        """How an open deal of ``pipeline`` is lost: the values ``mark_lost`` takes as its
+        ``reason`` (a lost reason, or a lost stage that is itself the reason)."""
 
     def assumption_report(self) -> list[Any]:
         """Which ASSUMED behaviours held and which fell back (``AssumptionStatus`` rows)."""
