@@ -12,16 +12,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection, Origin
+from dealdesk.deals.problems import connection_test_words, problem_kind
 from dealdesk.providers import adapter_for
 from dealdesk.providers.assumptions import FELL_BACK
-from dealdesk.providers.base import (
-    AuthenticationFailed,
-    Forbidden,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Unavailable,
-)
+from dealdesk.providers.base import ProviderError
 from dealdesk.providers.registry import PROVIDERS
 
 logger = logging.getLogger("dealdesk.connections")
@@ -142,18 +136,6 @@ class ConnectionTestResult:
     message: str
 
 
-def _unavailable_words(error: Unavailable) -> str:
-    if error.code == "unreachable":
-        return "unreachable — check the base URL"
-    if error.code == "timeout":
-        return "did not answer in time — check the base URL or try again later"
-    if error.code == "malformed_response":
-        return "answered with something that is not its API — check the base URL"
-    if error.status:
-        return f"unavailable (HTTP {error.status}) — try again later"
-    return "unavailable right now — try again later"
-
-
 def connection_assumptions(*, connection: Connection) -> list[str]:
     """One line per ASSUMED vendor behaviour: held, fell back (and what DealDesk does instead),
     or not checked yet. Recorded by the adapters as pages use the connection."""
@@ -177,26 +159,7 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
         adapter_for(connection.info()).ping()
     except UndecryptableSecret as error:
         return ConnectionTestResult(False, messages.ERROR, f"{name}: {error.message}")
-    except AuthenticationFailed:
-        return ConnectionTestResult(
-            False, messages.ERROR, f"{name}: key rejected — update the API key"
-        )
-    except Forbidden:
-        return ConnectionTestResult(
-            False,
-            messages.ERROR,
-            f"{name}: key lacks a permission DealDesk needs — update the API key",
-        )
-    except RateLimited as error:
-        seconds = error.retry_after_seconds
-        wait = f"try again in {seconds} s" if seconds else "try again shortly"
-        return ConnectionTestResult(False, messages.WARNING, f"{name}: rate limited — {wait}")
-    except Unavailable as error:
-        return ConnectionTestResult(False, messages.ERROR, f"{name}: {_unavailable_words(error)}")
-    except NotFound:
-        return ConnectionTestResult(
-            False, messages.ERROR, f"{name}: no API found at this base URL — check the base URL"
-        )
     except ProviderError as error:
-        return ConnectionTestResult(False, messages.ERROR, f"{name}: failed — {error.message}")
+        level = messages.WARNING if problem_kind(error) == "rate_limited" else messages.ERROR
+        return ConnectionTestResult(False, level, f"{name}: {connection_test_words(error)}")
     return ConnectionTestResult(True, messages.SUCCESS, f"{name}: OK")

@@ -41,6 +41,7 @@ from dealdesk.providers.base import (
     LOST,
     OPEN,
     WON,
+    WRITE_OUTCOME_UNKNOWN,
     AuthenticationFailed,
     Conflict,
     Deal,
@@ -84,7 +85,6 @@ logger = logging.getLogger("dealdesk.deals")
 MAX_PAGE_SIZE = 100
 # A write that timed out, or whose answer could not be read, may have been carried out upstream.
 OUTCOME_UNKNOWN_CODES = ("timeout", "malformed_response")
-WRITE_OUTCOME_UNKNOWN = "write_outcome_unknown"
 
 
 class UnknownConnection(NotFound):

@@ -325,6 +325,8 @@ class Conflict(ProviderError):
 # ``RateLimited.code`` when a vendor's quota is spent for a long while (a day's): its message
 # says until when, and is shown as it is.
 QUOTA_SPENT = "quota_spent"
+# The code of an ``Unavailable`` after a write whose answer never came: it may have happened.
+WRITE_OUTCOME_UNKNOWN = "write_outcome_unknown"
 
 
 class RateLimited(ProviderError):
