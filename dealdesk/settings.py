@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "axes",
     "dealdesk.connections",
     "dealdesk.deals",
+    "dealdesk.board",
+    "dealdesk.listtools",
     "dealdesk.sync",
     "dealdesk.sandbox",
     "huey.contrib.djhuey",

@@ -11,11 +11,16 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from dealdesk.deals import services
-from dealdesk.deals.bulk import ACTIONS, bulk_choices
-from dealdesk.deals.deal_nav import Neighbour, PageStep, deal_nav_neighbours, deal_nav_remember
 from dealdesk.deals.roles import can_edit_deals
-from dealdesk.deals.saved_views import saved_view_list
 from dealdesk.deals.stale import stale_thresholds
+from dealdesk.listtools.bulk import ACTIONS, bulk_choices
+from dealdesk.listtools.navigation import (
+    Neighbour,
+    PageStep,
+    deal_nav_neighbours,
+    deal_nav_remember,
+)
+from dealdesk.listtools.saved_views import saved_view_list
 
 
 def list_extras(

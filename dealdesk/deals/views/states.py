@@ -11,14 +11,14 @@ from django.views.decorators.http import require_GET, require_POST
 from dealdesk.deals import services
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
 from dealdesk.deals.forms import LostForm, ReopenForm, StageForm, StateChangeForm
-from dealdesk.deals.roles import require_editor
-from dealdesk.deals.views import (
+from dealdesk.deals.pages import (
     DETAIL,
     detail_context,
     detail_redirect,
     detail_url,
     get_detail,
 )
+from dealdesk.deals.roles import require_editor
 from dealdesk.providers.base import NotFound, ProviderError
 
 
