@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "dealdesk.listtools",
     "dealdesk.sync",
     "dealdesk.sandbox",
+    "dealdesk.demo",
     "huey.contrib.djhuey",
 ]
 

@@ -14,6 +14,8 @@
 Not "above providers/", so excluded from 2 and 3 (never from 1):
 - ``dealdesk/providers/``: the adapters and their registry are where vendors are named.
 - ``dealdesk/sandbox/``: the simulators of the two vendors' APIs; it stands alone (rule 4).
+- ``dealdesk/demo/``: wires the sandbox's two simulators (by their names and paths) to demo
+  connections for ``make run``; it is never on a request's path and reads no vendor JSON.
 - ``migrations/``: frozen history; the provider choices at the time are recorded there and a
   migration is never edited after it shipped.
 - ``dealdesk/settings.py``: the operator's interface is ``STORA_API_KEY``/``NODESTASH_API_KEY``
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VENDOR = re.compile(r"(?<![a-z])(stora(?!ge)|nodestash)", re.IGNORECASE)
-NOT_ABOVE_PROVIDERS = ("providers", "sandbox")  # top-level packages under the root
+NOT_ABOVE_PROVIDERS = ("providers", "sandbox", "demo")  # top-level packages under the root
 EXCLUDED_FILES = ("settings.py",)
 
 

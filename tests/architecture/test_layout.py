@@ -24,6 +24,10 @@ def test_no_module_above_providers_names_a_vendor_or_probes_an_adapter():
     assert leaks(modules(ROOT)) == []
 
 
+def test_the_sandbox_imports_nothing_from_the_apps():
+    assert sandbox_imports(modules(ROOT), "dealdesk") == []
+
+
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "app"
     for name, text in {"__init__.py": "", **files}.items():
