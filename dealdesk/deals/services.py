@@ -321,14 +321,7 @@ def deal_update(
             ),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="update",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("update", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_change_stage(
@@ -342,23 +335,18 @@ def deal_change_stage(
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
     def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
-        rows = [_stage_row(deal, ref, stage_id)]
-        if _stage_id(deal) == stage_id:
-            return _WritePlan(rows)  # already in that stage: nothing to send
-        return _WritePlan(
-            rows,
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.change_stage(deal, stage_id, ref=ref, idempotency_key=idempotency_key),
+        return _state_plan(
+            deal,
+            [_stage_row(deal, ref, stage_id)],
+            arrived=_stage_id(deal) == stage_id,
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.change_stage(
+                deal, stage_id, ref=ref, idempotency_key=idempotency_key
+            ),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="change_stage",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("change_stage", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_mark_won(
@@ -371,22 +359,16 @@ def deal_mark_won(
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
     def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
-        if deal.status == WON:
-            return _WritePlan([_status_row(deal, WON)])  # already won: nothing to send
-        return _WritePlan(
+        return _state_plan(
+            deal,
             [_status_row(deal, WON)],
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.mark_won(deal, ref=ref, idempotency_key=idempotency_key),
+            arrived=deal.status == WON,
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.mark_won(deal, ref=ref, idempotency_key=idempotency_key),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="mark_won",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("mark_won", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_mark_lost(
@@ -413,22 +395,16 @@ def deal_mark_lost(
                 new=reason_label,
             ),
         ]
-        if deal.status == LOST and reason in (deal.lost_reason, _stage_id(deal)):
-            return _WritePlan(rows)  # already lost for this reason: nothing to send
-        return _WritePlan(
+        return _state_plan(
+            deal,
             rows,
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.mark_lost(deal, reason, ref=ref, idempotency_key=idempotency_key),
+            arrived=deal.status == LOST and reason in (deal.lost_reason, _stage_id(deal)),
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.mark_lost(deal, reason, ref=ref, idempotency_key=idempotency_key),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="mark_lost",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("mark_lost", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_reopen(
@@ -456,13 +432,15 @@ def deal_reopen(
                     new=staff.get(assignee_id) or ref.names.get(assignee_id) or assignee_id,
                 )
             )
-        already_there = deal.status == OPEN and stage_id in (None, "", _stage_id(deal))
-        if already_there and (not assignee_id or (deal.owner and deal.owner.id == assignee_id)):
-            return _WritePlan(rows)  # already open where asked: nothing to send
-        return _WritePlan(
+        in_stage = deal.status == OPEN and stage_id in (None, "", _stage_id(deal))
+        assigned = not assignee_id or bool(deal.owner and deal.owner.id == assignee_id)
+        return _state_plan(
+            deal,
             rows,
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.reopen(
+            arrived=in_stage and assigned,
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.reopen(
                 deal,
                 stage_id=stage_id or None,
                 assignee_id=assignee_id or None,
@@ -471,21 +449,40 @@ def deal_reopen(
             ),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="reopen",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("reopen", plan, user, connection_slug, deal_id, idempotency_key)
 
 
-def _write(**attempt: Any) -> DealDetail:
-    """Every upstream call of a write, its conflict re-read included, may spend the share of the
-    rate budget that page views leave free, so a Save gets through while many people browse."""
+def _write(
+    action: str, plan: Planner, user, connection_slug: str, deal_id: str, idempotency_key: str
+) -> DealDetail:
+    """The one write path. Every upstream call of a write, its conflict re-read included, may
+    spend the share of the rate budget that page views leave free, so a Save gets through while
+    many people browse."""
     with write_priority():
-        return _write_attempt(**attempt)
+        return _write_attempt(
+            user=user,
+            connection_slug=connection_slug,
+            deal_id=deal_id,
+            action=action,
+            idempotency_key=idempotency_key,
+            plan=plan,
+        )
+
+
+def _state_plan(
+    deal: Deal,
+    rows: list[dict[str, Any]],
+    *,
+    arrived: bool,
+    originals: dict[str, Any] | None,
+    seen_updated_at,
+    send: Callable[[], Deal],
+) -> _WritePlan:
+    """A stage or status write: nothing is sent when the deal is already where it was asked to
+    go (``arrived``); otherwise it is checked against what the page showed, then sent."""
+    if arrived:
+        return _WritePlan(rows)
+    return _WritePlan(rows, _state_conflicts(deal, originals, seen_updated_at), send)
 
 
 def _write_attempt(
