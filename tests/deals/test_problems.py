@@ -33,6 +33,13 @@ def test_htmx_swaps_exactly_the_statuses_the_table_answers_with_plus_form_errors
     assert sorted(int(s) for s in swapped.group(1).split("|")) == sorted({400, *swap_statuses()})
 
 
+def test_the_board_script_shows_the_same_statuses_in_place():
+    script = (JS / "board.js").read_text()
+    shown = re.search(r"/\^\(([0-9|]+)\)\$/\.test\(String\(xhr\.status\)\)", script)
+    assert shown is not None
+    assert sorted(int(s) for s in shown.group(1).split("|")) == sorted({400, *swap_statuses()})
+
+
 def test_every_error_class_ends_at_a_row_and_the_catch_all_is_last():
     assert PROBLEMS[-1].code is None and PROBLEMS[-1].kind == "error"
     assert problem_status(Conflict("x", connection_label="Stora")) == 409
