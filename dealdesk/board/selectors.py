@@ -1,11 +1,9 @@
-"""The pipeline board: one source's pipeline as columns of deal cards, and moves between them.
+"""The pipeline board's reads: one source's pipeline as columns of deal cards.
 
 Columns are the pipeline's stages in order. A pipeline whose stages carry won and lost types
 (nodestash, ../shared/api/nodestash.md §8) shows those stages last; a pipeline whose stages are
 all open (Stora keeps won/lost in the deal's status, ../shared/api/stora.md §4) gets two extra
-columns, "Won" and "Lost". A move maps the target column onto the same service writes as the
-detail page (change stage, mark won, mark lost, reopen), so conflicts, audit and rate limits
-behave exactly as for a single edit.
+columns, "Won" and "Lost". A move between columns is ``services.board_move``.
 """
 
 from __future__ import annotations

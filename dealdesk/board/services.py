@@ -1,4 +1,6 @@
-"""The board's one write: a card dropped on a column becomes the matching deal write."""
+"""The board's one write: a card dropped on a column becomes the matching deal write (change
+stage, mark won, mark lost, reopen), so conflicts, audit and rate limits behave exactly as for
+a single edit on the deal page."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""What the list and detail pages add to their context for this issue's features: stale markers,
-saved views, bulk action choices, and the list order the detail page's Previous and Next follow.
-Kept apart from ``views.py`` so those views change by one line each."""
+"""What the list tools add to the deal list's and deal page's context: stale markers, saved
+views, bulk action choices, and the list order the deal page's Previous and Next follow."""
 
 from __future__ import annotations
 
