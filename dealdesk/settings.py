@@ -50,8 +50,11 @@ INSTALLED_APPS = [
     "axes",
     "dealdesk.connections",
     "dealdesk.deals",
+    "dealdesk.board",
+    "dealdesk.listtools",
     "dealdesk.sync",
     "dealdesk.sandbox",
+    "dealdesk.demo",
     "huey.contrib.djhuey",
 ]
 

@@ -14,8 +14,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("deals/", include("dealdesk.deals.urls")),
-    path("board/", include("dealdesk.deals.board_urls")),
-    path("views/", include("dealdesk.deals.saved_view_urls")),
+    path("board/", include("dealdesk.board.urls")),
+    path("views/", include("dealdesk.listtools.urls")),
 ]
 
 handler404 = "dealdesk.deals.errors.page_not_found"

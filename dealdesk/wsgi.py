@@ -9,6 +9,6 @@ application = get_wsgi_application()
 
 # A demo/demo login left by `make run` never outlives a switch to production (DEBUG off or a
 # real key), whether or not migrate ran since.
-from dealdesk.sandbox.demo import demo_retire_at_server_start  # noqa: E402
+from dealdesk.demo.setup import demo_retire_at_server_start  # noqa: E402
 
 demo_retire_at_server_start()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
+from dealdesk.providers.registry import PROVIDERS
 
 KEEP_KEY_HELP = (
     "Stored key: {hint} — leave blank to keep it (enter it again when the base URL moves to "
@@ -19,6 +21,12 @@ KEY_FOR_NEW_ORIGIN = (
     "stored key is only ever sent to the address it was entered for."
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def example_base_url() -> str:
+    """The first registered provider's public API, as configured (settings.py)."""
+    spec = next(iter(PROVIDERS.values()))
+    return str(getattr(settings, spec.url_setting, ""))
 
 
 def url_origin(url: str) -> tuple[str, str, int | None]:
@@ -37,7 +45,7 @@ class ConnectionAdminForm(forms.ModelForm):
         label="Base URL",
         max_length=300,
         assume_scheme="https",
-        help_text="The API's base URL, e.g. https://public-api.stora.co",
+        help_text="The API's base URL, e.g. " + example_base_url(),
     )
     api_key = forms.CharField(
         label="API key",

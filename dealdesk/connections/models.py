@@ -4,11 +4,12 @@ from django.db import models
 
 from dealdesk.connections.crypto import decrypt_secret, encrypt_secret, secret_hint
 from dealdesk.providers.base import ConnectionInfo
+from dealdesk.providers.registry import PROVIDERS
 
-
-class Provider(models.TextChoices):
-    STORA = "stora", "Stora"
-    NODESTASH = "nodestash", "nodestash"
+# One choice per registered adapter (providers/registry.py), e.g. ``Provider("stora")``.
+Provider = models.TextChoices(
+    "Provider", [(name.upper(), (name, spec.label)) for name, spec in PROVIDERS.items()]
+)
 
 
 class Origin(models.TextChoices):

@@ -12,17 +12,12 @@ from django.contrib import messages
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from dealdesk.connections.crypto import UndecryptableSecret
-from dealdesk.connections.models import Connection, Origin, Provider
+from dealdesk.connections.models import Connection, Origin
+from dealdesk.deals.problems import connection_test_words, problem_kind
 from dealdesk.providers import adapter_for
 from dealdesk.providers.assumptions import FELL_BACK
-from dealdesk.providers.base import (
-    AuthenticationFailed,
-    Forbidden,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Unavailable,
-)
+from dealdesk.providers.base import ProviderError
+from dealdesk.providers.registry import PROVIDERS
 
 logger = logging.getLogger("dealdesk.connections")
 
@@ -38,16 +33,15 @@ class EnvironmentConnection:
 
 
 def environment_connections() -> list[EnvironmentConnection]:
-    """The connections the settings ask for: one per provider whose API key is set."""
-    wanted = [
-        (Provider.STORA, "Stora", settings.STORA_API_URL, settings.STORA_API_KEY),
-        (Provider.NODESTASH, "nodestash", settings.NODESTASH_API_URL, settings.NODESTASH_API_KEY),
-    ]
-    return [
-        EnvironmentConnection(provider=str(provider), label=label, base_url=url, api_key=key)
-        for provider, label, url, key in wanted
-        if key
-    ]
+    """The connections the settings ask for: one per registered provider whose API key is
+    set (``<PREFIX>_API_KEY``, see providers/registry.py)."""
+    found = []
+    for spec in PROVIDERS.values():
+        key = getattr(settings, spec.key_setting, "")
+        if key:
+            url = getattr(settings, spec.url_setting)
+            found.append(EnvironmentConnection(spec.name, spec.label, base_url=url, api_key=key))
+    return found
 
 
 def _stored_key_matches(connection: Connection, api_key: str) -> bool:
@@ -144,18 +138,6 @@ class ConnectionTestResult:
     message: str
 
 
-def _unavailable_words(error: Unavailable) -> str:
-    if error.code == "unreachable":
-        return "unreachable — check the base URL"
-    if error.code == "timeout":
-        return "did not answer in time — check the base URL or try again later"
-    if error.code == "malformed_response":
-        return "answered with something that is not its API — check the base URL"
-    if error.status:
-        return f"unavailable (HTTP {error.status}) — try again later"
-    return "unavailable right now — try again later"
-
-
 def connection_assumptions(*, connection: Connection) -> list[str]:
     """One line per ASSUMED vendor behaviour: held, fell back (and what DealDesk does instead),
     or not checked yet. Recorded by the adapters as pages use the connection."""
@@ -179,26 +161,7 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
         adapter_for(connection.info()).ping()
     except UndecryptableSecret as error:
         return ConnectionTestResult(False, messages.ERROR, f"{name}: {error.message}")
-    except AuthenticationFailed:
-        return ConnectionTestResult(
-            False, messages.ERROR, f"{name}: key rejected — update the API key"
-        )
-    except Forbidden:
-        return ConnectionTestResult(
-            False,
-            messages.ERROR,
-            f"{name}: key lacks a permission DealDesk needs — update the API key",
-        )
-    except RateLimited as error:
-        seconds = error.retry_after_seconds
-        wait = f"try again in {seconds} s" if seconds else "try again shortly"
-        return ConnectionTestResult(False, messages.WARNING, f"{name}: rate limited — {wait}")
-    except Unavailable as error:
-        return ConnectionTestResult(False, messages.ERROR, f"{name}: {_unavailable_words(error)}")
-    except NotFound:
-        return ConnectionTestResult(
-            False, messages.ERROR, f"{name}: no API found at this base URL — check the base URL"
-        )
     except ProviderError as error:
-        return ConnectionTestResult(False, messages.ERROR, f"{name}: failed — {error.message}")
+        level = messages.WARNING if problem_kind(error) == "rate_limited" else messages.ERROR
+        return ConnectionTestResult(False, level, f"{name}: {connection_test_words(error)}")
     return ConnectionTestResult(True, messages.SUCCESS, f"{name}: OK")

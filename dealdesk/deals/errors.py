@@ -2,7 +2,8 @@
 can act on.
 
 Upstream failures never become a 500: ``problem_for`` turns each ``ProviderError`` into plain
-words and a status code, and ``error_page`` shows them with a retry link.
+words and a status code (the table in ``problems.py``), and ``error_page`` shows them with a
+retry link.
 
 htmx swaps no 404 (static/js/dealdesk.js), so a partial request for a deal that was deleted
 upstream would leave the user looking at a stale form with no word of what happened. Such a
@@ -19,19 +20,9 @@ from django.urls import NoReverseMatch, reverse
 from django.views.defaults import page_not_found as django_page_not_found
 
 from dealdesk.connections.models import Connection
-from dealdesk.deals import services
+from dealdesk.deals.problems import problem_kind, problem_status, problem_words, retry_after
 from dealdesk.deals.selectors import source_alerts_for
-from dealdesk.providers.base import (
-    QUOTA_SPENT,
-    AuthenticationFailed,
-    Conflict,
-    Forbidden,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Unavailable,
-    ValidationFailed,
-)
+from dealdesk.providers.base import ProviderError
 
 
 @dataclass(frozen=True)
@@ -69,51 +60,17 @@ def sync_alert_context(request: HttpRequest, connection_slug: str) -> dict:
     }
 
 
-def _plain_words(error: ProviderError, label: str, fallback: str) -> str:
-    """The adapter's message when it wrote one for people (it names the source), else ours."""
-    message = (error.message or "").strip()
-    if not message or message == type(error).default_message:
-        return fallback
-    return message if label in message else f"{label}: {message}"
-
-
 def problem_for(request: HttpRequest, error: ProviderError, connection_slug: str = "") -> Problem:
+    """The page's words and status for ``error``, from the one table in ``problems.py``."""
     label = error.connection_label or "The API"
-    if isinstance(error, AuthenticationFailed | Forbidden):
-        fallback = (
-            f"{label} rejected DealDesk's API key. An admin must update it."
-            if isinstance(error, AuthenticationFailed)
-            else f"{label}'s API key lacks a permission DealDesk needs. An admin must update it."
-        )
-        return Problem(
-            _plain_words(error, label, fallback),
-            502,
-            admin_url=connection_admin_url(request, connection_slug),
-            source_label=label,
-        )
-    if isinstance(error, RateLimited):
-        wait = error.retry_after_seconds
-        if error.code == QUOTA_SPENT:  # its message says until when
-            return Problem(error.message, 429, wait, source_label=label)
-        when = f"try again in {wait} s" if wait else "try again in a few seconds"
-        return Problem(f"{label} is rate-limiting DealDesk: {when}.", 429, wait, source_label=label)
-    if isinstance(error, Unavailable):
-        text = _plain_words(error, label, f"{label} is unavailable right now.")
-        if error.code != services.WRITE_OUTCOME_UNKNOWN:  # that one says what to do already
-            text += " Try again in a moment."
-        return Problem(text, 503, source_label=label)
-    if isinstance(error, NotFound):
-        return Problem(f"{label} no longer has this deal.", 404, source_label=label)
-    if isinstance(error, ValidationFailed):
-        text = _plain_words(error, label, f"{label} refused the change.")
-        return Problem(text, 422, source_label=label)
-    if isinstance(error, Conflict):
-        text = _plain_words(error, label, "The deal changed since you loaded it.")
-        return Problem(
-            f"{text} Nothing was changed; check the current state.", 409, source_label=label
-        )
-    text = _plain_words(error, label, f"{label} returned an error.")
-    return Problem(text, 502, source_label=label)
+    about_key = problem_kind(error) in ("auth", "forbidden")
+    return Problem(
+        problem_words(error, label),
+        problem_status(error),
+        retry_after(error),
+        admin_url=connection_admin_url(request, connection_slug) if about_key else "",
+        source_label=label,
+    )
 
 
 def with_retry_after(response: HttpResponse, problem: Problem | None) -> HttpResponse:

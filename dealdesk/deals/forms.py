@@ -204,7 +204,8 @@ def _normalise(kind: str, value: Any) -> Any:
 
 
 class StateChangeForm(DealWriteForm):
-    """Mark won: nothing but the write context and the state the user saw."""
+    """Mark won: nothing but the write context and the state the user saw. Each state form
+    says what its service write takes (``write_arguments``): the state views are one pattern."""
 
     original_stage = forms.CharField(required=False, widget=forms.HiddenInput)
     original_status = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -215,11 +216,29 @@ class StateChangeForm(DealWriteForm):
             "status": self.cleaned_data["original_status"] or None,
         }
 
+    def write_arguments(self) -> dict[str, Any]:
+        """The service write's own arguments, beside the user, the deal and the write context."""
+        return {}
+
+    def write_kwargs(self, *, user, connection_slug: str, deal_id: str) -> dict[str, Any]:
+        return {
+            "user": user,
+            "connection_slug": connection_slug,
+            "deal_id": deal_id,
+            "originals": self.originals(),
+            "seen_updated_at": self.cleaned_data["seen_updated_at"],
+            "idempotency_key": self.cleaned_data["idempotency_key"],
+            **self.write_arguments(),
+        }
+
 
 class StageForm(StateChangeForm):
     """Change stage: the chosen stage, and the state the user saw."""
 
     stage = forms.CharField(label="Stage", error_messages={"required": "Choose a stage."})
+
+    def write_arguments(self) -> dict[str, Any]:
+        return {"stage_id": self.cleaned_data["stage"]}
 
 
 class LostForm(StateChangeForm):
@@ -228,6 +247,9 @@ class LostForm(StateChangeForm):
 
     reason = forms.CharField(error_messages={"required": "Choose why the deal was lost."})
 
+    def write_arguments(self) -> dict[str, Any]:
+        return {"reason": self.cleaned_data["reason"]}
+
 
 class ReopenForm(StateChangeForm):
     stage = forms.CharField(error_messages={"required": "Choose the stage to reopen into."})
@@ -235,6 +257,12 @@ class ReopenForm(StateChangeForm):
 
     def clean_assignee(self) -> str | None:
         return self.cleaned_data["assignee"] or None
+
+    def write_arguments(self) -> dict[str, Any]:
+        return {
+            "stage_id": self.cleaned_data["stage"],
+            "assignee_id": self.cleaned_data["assignee"],
+        }
 
 
 class BoardMoveForm(StateChangeForm):

@@ -9,16 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from dealdesk.providers.base import (
-    QUOTA_SPENT,
-    STATUSES,
-    AuthenticationFailed,
-    Forbidden,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Unavailable,
-)
+from dealdesk.deals.problems import problem_kind, problem_words, retry_after
+from dealdesk.providers.base import STATUSES, ProviderError
 
 SORTS = ("-updated", "updated", "name", "-name", "value", "-value")
 
@@ -79,7 +71,7 @@ def _token(value: str) -> str:
 class SourceError:
     connection_slug: str
     connection_label: str
-    kind: str  # auth | forbidden | rate_limited | unavailable | not_found | error
+    kind: str  # a ``problems.Wording.kind``, or loading | stale for a sync alert
     message: str  # plain words, e.g. "nodestash is unavailable right now."
     retry_after: int | None = None
     # A source still loading into the store: deals so far, and of how many when known.
@@ -94,32 +86,11 @@ class SourceError:
 
 
 def source_error_for(*, slug: str, label: str, error: ProviderError) -> SourceError:
-    """The plain words a list page shows for one source that failed."""
-    if isinstance(error, AuthenticationFailed):
-        return SourceError(
-            slug, label, "auth", f"{label} rejected the API key — an admin must update it."
-        )
-    if isinstance(error, Forbidden):
-        return SourceError(
-            slug,
-            label,
-            "forbidden",
-            f"{label}'s API key lacks a permission DealDesk needs — an admin must update it.",
-        )
-    if isinstance(error, RateLimited):
-        seconds = error.retry_after_seconds
-        wait = f"try again in {seconds} s." if seconds else "try again shortly."
-        if error.code == "client_rate_budget":
-            message = f"DealDesk paused calls to {label} to stay under its rate limit — {wait}"
-        elif error.code == QUOTA_SPENT:
-            message = error.message
-        else:
-            message = f"{label} is rate limiting DealDesk — {wait}"
-        return SourceError(slug, label, "rate_limited", message, retry_after=seconds)
-    if isinstance(error, Unavailable):
-        return SourceError(slug, label, "unavailable", f"{label} is unavailable right now.")
-    if isinstance(error, NotFound):
-        return SourceError(
-            slug, label, "not_found", f"{label} could not find what DealDesk asked for."
-        )
-    return SourceError(slug, label, "error", f"{label} answered with an error: {error.message}")
+    """The plain words a list page shows for one source that failed (``problems.py``)."""
+    return SourceError(
+        slug,
+        label,
+        problem_kind(error),
+        problem_words(error, label),
+        retry_after=retry_after(error),
+    )

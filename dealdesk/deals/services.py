@@ -36,11 +36,12 @@ from dealdesk.deals.reference import (
     reference_unknown_stage,
 )
 from dealdesk.deals.selectors import DealListResult, SourceOption, source_option
-from dealdesk.providers import adapter_for, deal_id_is_valid
+from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     LOST,
     OPEN,
     WON,
+    WRITE_OUTCOME_UNKNOWN,
     AuthenticationFailed,
     Conflict,
     Deal,
@@ -55,7 +56,8 @@ from dealdesk.providers.base import (
     ValidationFailed,
     humanise,
 )
-from dealdesk.providers.http import ApiTransport, write_priority
+from dealdesk.providers.http import write_priority
+from dealdesk.providers.registry import deal_id_is_valid
 from dealdesk.sync.models import SyncState
 from dealdesk.sync.store import deal_mark_deleted, deal_save, stored_deal
 
@@ -87,7 +89,6 @@ logger = logging.getLogger("dealdesk.deals")
 MAX_PAGE_SIZE = 100
 # A write that timed out, or whose answer could not be read, may have been carried out upstream.
 OUTCOME_UNKNOWN_CODES = ("timeout", "malformed_response")
-WRITE_OUTCOME_UNKNOWN = "write_outcome_unknown"
 
 
 class UnknownConnection(NotFound):
@@ -324,14 +325,7 @@ def deal_update(
             ),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="update",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("update", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_change_stage(
@@ -345,23 +339,18 @@ def deal_change_stage(
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
     def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
-        rows = [_stage_row(deal, ref, stage_id)]
-        if _stage_id(deal) == stage_id:
-            return _WritePlan(rows)  # already in that stage: nothing to send
-        return _WritePlan(
-            rows,
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.change_stage(deal, stage_id, ref=ref, idempotency_key=idempotency_key),
+        return _state_plan(
+            deal,
+            [_stage_row(deal, ref, stage_id)],
+            arrived=_stage_id(deal) == stage_id,
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.change_stage(
+                deal, stage_id, ref=ref, idempotency_key=idempotency_key
+            ),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="change_stage",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("change_stage", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_mark_won(
@@ -374,22 +363,16 @@ def deal_mark_won(
     originals: dict[str, Any] | None = None,
 ) -> DealDetail:
     def plan(adapter: Provider, deal: Deal, ref: ReferenceData) -> _WritePlan:
-        if deal.status == WON:
-            return _WritePlan([_status_row(deal, WON)])  # already won: nothing to send
-        return _WritePlan(
+        return _state_plan(
+            deal,
             [_status_row(deal, WON)],
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.mark_won(deal, ref=ref, idempotency_key=idempotency_key),
+            arrived=deal.status == WON,
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.mark_won(deal, ref=ref, idempotency_key=idempotency_key),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="mark_won",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("mark_won", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_mark_lost(
@@ -416,22 +399,16 @@ def deal_mark_lost(
                 new=reason_label,
             ),
         ]
-        if deal.status == LOST and reason in (deal.lost_reason, _stage_id(deal)):
-            return _WritePlan(rows)  # already lost for this reason: nothing to send
-        return _WritePlan(
+        return _state_plan(
+            deal,
             rows,
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.mark_lost(deal, reason, ref=ref, idempotency_key=idempotency_key),
+            arrived=deal.status == LOST and reason in (deal.lost_reason, _stage_id(deal)),
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.mark_lost(deal, reason, ref=ref, idempotency_key=idempotency_key),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="mark_lost",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("mark_lost", plan, user, connection_slug, deal_id, idempotency_key)
 
 
 def deal_reopen(
@@ -459,13 +436,15 @@ def deal_reopen(
                     new=staff.get(assignee_id) or ref.names.get(assignee_id) or assignee_id,
                 )
             )
-        already_there = deal.status == OPEN and stage_id in (None, "", _stage_id(deal))
-        if already_there and (not assignee_id or (deal.owner and deal.owner.id == assignee_id)):
-            return _WritePlan(rows)  # already open where asked: nothing to send
-        return _WritePlan(
+        in_stage = deal.status == OPEN and stage_id in (None, "", _stage_id(deal))
+        assigned = not assignee_id or bool(deal.owner and deal.owner.id == assignee_id)
+        return _state_plan(
+            deal,
             rows,
-            _state_conflicts(deal, originals, seen_updated_at),
-            lambda: adapter.reopen(
+            arrived=in_stage and assigned,
+            originals=originals,
+            seen_updated_at=seen_updated_at,
+            send=lambda: adapter.reopen(
                 deal,
                 stage_id=stage_id or None,
                 assignee_id=assignee_id or None,
@@ -474,21 +453,40 @@ def deal_reopen(
             ),
         )
 
-    return _write(
-        user=user,
-        connection_slug=connection_slug,
-        deal_id=deal_id,
-        action="reopen",
-        idempotency_key=idempotency_key,
-        plan=plan,
-    )
+    return _write("reopen", plan, user, connection_slug, deal_id, idempotency_key)
 
 
-def _write(**attempt: Any) -> DealDetail:
-    """Every upstream call of a write, its conflict re-read included, may spend the share of the
-    rate budget that page views leave free, so a Save gets through while many people browse."""
+def _write(
+    action: str, plan: Planner, user, connection_slug: str, deal_id: str, idempotency_key: str
+) -> DealDetail:
+    """The one write path. Every upstream call of a write, its conflict re-read included, may
+    spend the share of the rate budget that page views leave free, so a Save gets through while
+    many people browse."""
     with write_priority():
-        return _write_attempt(**attempt)
+        return _write_attempt(
+            user=user,
+            connection_slug=connection_slug,
+            deal_id=deal_id,
+            action=action,
+            idempotency_key=idempotency_key,
+            plan=plan,
+        )
+
+
+def _state_plan(
+    deal: Deal,
+    rows: list[dict[str, Any]],
+    *,
+    arrived: bool,
+    originals: dict[str, Any] | None,
+    seen_updated_at,
+    send: Callable[[], Deal],
+) -> _WritePlan:
+    """A stage or status write: nothing is sent when the deal is already where it was asked to
+    go (``arrived``); otherwise it is checked against what the page showed, then sent."""
+    if arrived:
+        return _WritePlan(rows)
+    return _WritePlan(rows, _state_conflicts(deal, originals, seen_updated_at), send)
 
 
 def _write_attempt(
@@ -584,7 +582,7 @@ def _write_attempt(
         updated.name or deal.name,
         planned.changes,
         AuditEntry.Outcome.SUCCEEDED,
-        request_id=_last_request_id(adapter),
+        request_id=adapter.last_request_id,
     )
     return _detail(connection, adapter, updated, ref, dt.datetime.now(dt.UTC))
 
@@ -595,16 +593,6 @@ def _current_or_none(adapter: Provider, deal_id: str, ref: ReferenceData) -> Dea
         return adapter.get_deal(deal_id, ref=ref)
     except ProviderError:
         return None
-
-
-def _last_request_id(adapter: Provider) -> str:
-    request_id = getattr(adapter, "last_request_id", "")
-    if request_id:
-        return str(request_id)
-    for value in getattr(adapter, "__dict__", {}).values():
-        if isinstance(value, ApiTransport) and value.last_request_id:
-            return value.last_request_id
-    return ""
 
 
 # --- Conflict checks -----------------------------------------------------------------------

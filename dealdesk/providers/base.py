@@ -339,6 +339,8 @@ class Conflict(ProviderError):
 # ``RateLimited.code`` when a vendor's quota is spent for a long while (a day's): its message
 # says until when, and is shown as it is.
 QUOTA_SPENT = "quota_spent"
+# The code of an ``Unavailable`` after a write whose answer never came: it may have happened.
+WRITE_OUTCOME_UNKNOWN = "write_outcome_unknown"
 
 
 class RateLimited(ProviderError):
@@ -375,8 +377,19 @@ class Provider(Protocol):
 
     connection: ConnectionInfo
 
-    def is_deal_id(self, deal_id: str) -> bool:
-        """Does ``deal_id`` match the vendor's id pattern? Others are never sent upstream."""
+    @staticmethod
+    def is_deal_id(deal_id: str) -> bool:
+        """Does ``deal_id`` match the vendor's id pattern? Others are never sent upstream.
+        A static method: forms check posted ids with the class (``registry.deal_id_is_valid``)."""
+
+    @property
+    def last_request_id(self) -> str:
+        """The vendor's request id of the latest response, success or error ("" if none), for
+        the audit trail."""
+
+    def lost_choices(self, pipeline: Pipeline, *, ref: ReferenceData) -> tuple[Choice, ...]:
+        """How an open deal of ``pipeline`` is lost: the values ``mark_lost`` takes as its
+        ``reason`` (a lost reason, or a lost stage that is itself the reason)."""
 
     def assumption_report(self) -> list[Any]:
         """Which ASSUMED behaviours held and which fell back (``AssumptionStatus`` rows)."""

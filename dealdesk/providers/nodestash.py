@@ -28,6 +28,7 @@ from dealdesk.providers.base import (
     QUOTA_SPENT,
     WON,
     AuthenticationFailed,
+    Choice,
     Conflict,
     ConnectionInfo,
     DailyQuota,
@@ -429,6 +430,14 @@ class NodestashAdapter:
     def is_deal_id(deal_id: str) -> bool:
         """Could this be a nodestash deal id? Anything else is never sent upstream."""
         return DEAL_ID_PATTERN.fullmatch(str(deal_id)) is not None
+
+    @property
+    def last_request_id(self) -> str:
+        return self.transport.last_request_id
+
+    def lost_choices(self, pipeline: Pipeline, *, ref: ReferenceData) -> tuple[Choice, ...]:
+        """A nodestash deal is lost by moving it to one of its pipeline's lost stages."""
+        return tuple(Choice(s.id, s.name) for s in pipeline.stages_of_type(LOST) if s.id)
 
     # --- HTTP -----------------------------------------------------------------------------------
 

@@ -308,6 +308,14 @@ class StoraAdapter:
     def budget(self) -> RateBudget:
         return self.transport.budget
 
+    @property
+    def last_request_id(self) -> str:
+        return self.transport.last_request_id
+
+    def lost_choices(self, pipeline: Pipeline, *, ref: ReferenceData) -> tuple[Choice, ...]:
+        """Stora loses a deal with a ``lost_reason`` (S-A7), whatever its pipeline."""
+        return tuple(Choice(r, humanise(r)) for r in S_A7_LOST_REASONS)
+
     # --- reads --------------------------------------------------------------------------------
 
     def ping(self) -> None:

@@ -1,20 +1,8 @@
-from django.apps import AppConfig, apps
-from django.core import checks
-from django.db.models.signals import post_migrate
+from django.apps import AppConfig
 
 
 class SandboxConfig(AppConfig):
+    """Installed for ``manage.py sandbox``; the demo that uses it is ``dealdesk.demo``."""
+
     name = "dealdesk.sandbox"
     verbose_name = "Sandbox"
-
-    def ready(self) -> None:
-        from dealdesk.sandbox.demo import demo_login_check, demo_retire_after_migrate
-
-        # This app has no models, so Django sends it no post_migrate: listen to the app whose
-        # table the clean-up touches.
-        post_migrate.connect(
-            demo_retire_after_migrate,
-            sender=apps.get_app_config("connections"),
-            dispatch_uid="dealdesk.sandbox.demo_retire_after_migrate",
-        )
-        checks.register(demo_login_check, checks.Tags.security, deploy=True)

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
+from dealdesk.deals.problems import problem_kind
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     AuthenticationFailed,
@@ -41,7 +42,6 @@ from dealdesk.providers.base import (
     DailyQuota,
     Deal,
     DealQuery,
-    Forbidden,
     NotFound,
     Provider,
     ProviderError,
@@ -538,10 +538,4 @@ def _failed(state: SyncState, report: SyncReport, error: ProviderError) -> SyncR
 
 
 def _error_kind(error: ProviderError) -> str:
-    if isinstance(error, AuthenticationFailed):
-        return "auth"
-    if isinstance(error, Forbidden):
-        return "forbidden"
-    if isinstance(error, RateLimited):
-        return "rate_limited"
-    return "unavailable"
+    return problem_kind(error)

@@ -8,7 +8,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from dealdesk.deals.board import card_dom_id
+from dealdesk.board.selectors import card_dom_id
 from dealdesk.deals.stale import StaleThresholds
 from dealdesk.providers.base import Deal
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dealdesk.deals import board_views
+from dealdesk.board import views as board_views
 
 app_name = "board"
 

@@ -11,9 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dealdesk.deals import services
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
 from dealdesk.deals.forms import FieldEditForm, known_field
-from dealdesk.deals.roles import can_edit_deals, require_editor
-from dealdesk.deals.templatetags.deal_format import input_value
-from dealdesk.deals.views import (
+from dealdesk.deals.pages import (
     DETAIL,
     back_query,
     detail_context,
@@ -23,6 +21,8 @@ from dealdesk.deals.views import (
     field_edit_context,
     get_detail,
 )
+from dealdesk.deals.roles import can_edit_deals, require_editor
+from dealdesk.deals.templatetags.deal_format import input_value
 from dealdesk.providers.base import Conflict, NotFound, ProviderError
 
 

@@ -33,9 +33,10 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from dealdesk.connections.models import Connection, Origin, Provider
 from dealdesk.deals.roles import SALES_GROUP
+from dealdesk.providers.registry import PROVIDERS
 from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
 
-logger = logging.getLogger("dealdesk.sandbox")
+logger = logging.getLogger("dealdesk.demo")
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # only ever for the sandbox demo; see demo_user_retire
@@ -82,7 +83,7 @@ class SandboxProcess:
 
 def real_key_configured() -> bool:
     """True when an API key is set in the settings or any non-sandbox connection exists."""
-    if getattr(settings, "STORA_API_KEY", "") or getattr(settings, "NODESTASH_API_KEY", ""):
+    if any(getattr(settings, spec.key_setting, "") for spec in PROVIDERS.values()):
         return True
     return Connection.objects.exclude(origin=Origin.SANDBOX).exists()
 

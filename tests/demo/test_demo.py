@@ -21,14 +21,14 @@ from django.core.management.sql import emit_post_migrate_signal
 
 from dealdesk.connections.models import Connection, Origin
 from dealdesk.deals.roles import SALES_GROUP
-from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
-from dealdesk.sandbox.demo import (
+from dealdesk.demo.setup import (
     demo_connect,
     demo_start,
     demo_user_ensure,
     demo_user_retire,
     real_key_configured,
 )
+from dealdesk.sandbox import DEFAULT_NODESTASH_TOKEN, DEFAULT_STORA_TOKEN
 
 MANAGE_PY = str(Path(settings.BASE_DIR) / "manage.py")
 LISTENING = re.compile(r"Sandbox listening on (http://127\.0\.0\.1:(\d+))")
@@ -491,7 +491,7 @@ def test_gunicorn_with_production_settings_refuses_the_demo_login_left_by_make_r
 
     development = {**base, "DEBUG": "true"}
     assert manage("migrate", "--noinput", env=development).returncode == 0
-    ensure = "from dealdesk.sandbox.demo import demo_user_ensure; demo_user_ensure()"
+    ensure = "from dealdesk.demo.setup import demo_user_ensure; demo_user_ensure()"
     assert manage("shell", "-c", ensure, env=development).returncode == 0
     deploy_check = manage("check", "--deploy", env=production)
     assert deploy_check.returncode != 0

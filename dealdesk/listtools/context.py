@@ -1,6 +1,5 @@
-"""What the list and detail pages add to their context for this issue's features: stale markers,
-saved views, bulk action choices, and the list order the detail page's Previous and Next follow.
-Kept apart from ``views.py`` so those views change by one line each."""
+"""What the list tools add to the deal list's and deal page's context: stale markers, saved
+views, bulk action choices, and the list order the deal page's Previous and Next follow."""
 
 from __future__ import annotations
 
@@ -11,11 +10,16 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from dealdesk.deals import services
-from dealdesk.deals.bulk import ACTIONS, bulk_choices
-from dealdesk.deals.deal_nav import Neighbour, PageStep, deal_nav_neighbours, deal_nav_remember
 from dealdesk.deals.roles import can_edit_deals
-from dealdesk.deals.saved_views import saved_view_list
 from dealdesk.deals.stale import stale_thresholds
+from dealdesk.listtools.bulk import ACTIONS, bulk_choices
+from dealdesk.listtools.navigation import (
+    Neighbour,
+    PageStep,
+    deal_nav_neighbours,
+    deal_nav_remember,
+)
+from dealdesk.listtools.saved_views import saved_view_list
 
 
 def list_extras(

@@ -10,14 +10,14 @@ import re
 import pytest
 from django.urls import reverse
 
-from dealdesk.deals.board import (
+from dealdesk.board.chart import pipeline_chart
+from dealdesk.board.selectors import (
     BOARD_MAX_DEALS,
     LOST_COLUMN,
     WON_COLUMN,
     board_get,
     board_pipelines,
 )
-from dealdesk.deals.board_chart import pipeline_chart
 from dealdesk.deals.models import AuditEntry
 from tests.deals.demo_deals import writes
 

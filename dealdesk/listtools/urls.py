@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dealdesk.deals import list_views
+from dealdesk.listtools import views as list_views
 
 app_name = "saved_views"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dealdesk.deals.board import Board
+from dealdesk.board.selectors import Board
 from dealdesk.deals.templatetags.deal_format import money
 from dealdesk.providers.base import Money
 

@@ -18,18 +18,17 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from dealdesk.deals.board import (
+from dealdesk.board.chart import pipeline_chart
+from dealdesk.board.selectors import (
     Board,
-    MoveRefused,
     PipelineChoice,
     board_column,
     board_get,
-    board_move,
     board_pipelines,
     card_dom_id,
     column_id_for,
 )
-from dealdesk.deals.board_chart import pipeline_chart
+from dealdesk.board.services import MoveRefused, board_move
 from dealdesk.deals.errors import Problem, problem_for, sync_alert_context, with_retry_after
 from dealdesk.deals.forms import BoardMoveForm
 from dealdesk.deals.roles import can_edit_deals, require_editor

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from dealdesk.board.selectors import lost_reason_choices
 from dealdesk.connections.services import connection_list
 from dealdesk.deals import services
-from dealdesk.deals.board import lost_reason_choices
 from dealdesk.providers.base import Choice, ProviderError
 
 CHANGE_STAGE, MARK_LOST, REOPEN = "change_stage", "mark_lost", "reopen"

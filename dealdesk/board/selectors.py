@@ -1,17 +1,14 @@
-"""The pipeline board: one source's pipeline as columns of deal cards, and moves between them.
+"""The pipeline board's reads: one source's pipeline as columns of deal cards.
 
 Columns are the pipeline's stages in order. A pipeline whose stages carry won and lost types
 (nodestash, ../shared/api/nodestash.md §8) shows those stages last; a pipeline whose stages are
 all open (Stora keeps won/lost in the deal's status, ../shared/api/stora.md §4) gets two extra
-columns, "Won" and "Lost". A move maps the target column onto the same service writes as the
-detail page (change stage, mark won, mark lost, reopen), so conflicts, audit and rate limits
-behave exactly as for a single edit.
+columns, "Won" and "Lost". A move between columns is ``services.board_move``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from dealdesk.connections.services import connection_list
 from dealdesk.deals import selectors, services
@@ -29,15 +26,10 @@ from dealdesk.providers.base import (
     Provider,
     ProviderError,
     ReferenceData,
-    ValidationFailed,
 )
 
 BOARD_MAX_DEALS = 500  # per board; the page says so when a pipeline holds more
 WON_COLUMN, LOST_COLUMN, OTHER_COLUMN = "won", "lost", "other"
-
-
-class MoveRefused(ValidationFailed):
-    """A move the board cannot make (no reason for Lost, an unknown column…); nothing is sent."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +100,7 @@ def _has_outcome_stages(pipeline: Pipeline) -> bool:
     return any(stage.type in (WON, LOST) for stage in pipeline.stages)
 
 
-def _empty_columns(pipeline: Pipeline) -> list[BoardColumn]:
+def empty_columns(pipeline: Pipeline) -> list[BoardColumn]:
     stages = [s for s in pipeline.ordered_stages() if s.id]
     if _has_outcome_stages(pipeline):
         ordered = (
@@ -142,23 +134,8 @@ def column_id_for(deal: Deal, pipeline: Pipeline) -> str:
 def lost_reason_choices(
     adapter: Provider, ref: ReferenceData, pipeline: Pipeline
 ) -> tuple[Choice, ...]:
-    """The reasons the detail page offers for an open deal of this pipeline: a Stora lost
-    reason, or one of the pipeline's lost stages (the stage itself is the reason)."""
-    first = next(iter(pipeline.ordered_stages()), None)
-    probe = Deal(
-        connection_slug=adapter.connection.slug,
-        source_label=adapter.connection.label,
-        provider=adapter.connection.provider,
-        id="",
-        name="",
-        status=OPEN,
-        stage=first,
-        pipeline=pipeline,
-    )
-    actions = adapter.actions(probe, ref=ref)
-    if actions.lost_reasons:
-        return actions.lost_reasons
-    return tuple(Choice(s.id, s.name) for s in actions.lost_stages if s.id)
+    """The reasons the detail page offers for an open deal of this pipeline."""
+    return adapter.lost_choices(pipeline, ref=ref)
 
 
 # --- Reads -----------------------------------------------------------------------------------
@@ -203,7 +180,7 @@ def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_
     deals, truncated = selectors.deals_of_pipeline(
         connection=connection, pipeline_id=pipeline.id, limit=limit
     )
-    columns = _empty_columns(pipeline)
+    columns = empty_columns(pipeline)
     other = BoardColumn(OTHER_COLUMN, "Other stages", OTHER_COLUMN)
     by_id = {column.id: column for column in columns}
     for deal in deals:
@@ -227,73 +204,4 @@ def board_column(*, connection_slug: str, pipeline_id: str, column_id: str) -> B
     pipeline = reference_get(adapter=adapter).pipeline(pipeline_id)
     if pipeline is None:
         return None
-    return next((c for c in _empty_columns(pipeline) if c.id == column_id), None)
-
-
-# --- Moves -----------------------------------------------------------------------------------
-
-
-def board_move(
-    *,
-    user,
-    connection_slug: str,
-    pipeline_id: str,
-    deal_id: str,
-    target: str,
-    reason: str,
-    originals: dict[str, Any],
-    seen_updated_at,
-    idempotency_key: str,
-) -> services.DealDetail:
-    """Move a deal into the ``target`` column through the matching service write.
-
-    ``originals`` holds the ``stage`` and ``status`` the card showed: the write is refused as a
-    conflict when the deal has changed since, exactly as on the detail page."""
-    connection = services.connection_for_slug(connection_slug)
-    ref = reference_get(adapter=services.adapter_for_connection(connection))
-    pipeline = ref.pipeline(pipeline_id)
-    if pipeline is None:
-        raise MoveRefused(
-            f"{connection.label} has no such pipeline.", connection_label=connection.label
-        )
-    column = next((c for c in _empty_columns(pipeline) if c.id == target), None)
-    if column is None:
-        raise MoveRefused(
-            "Choose one of the board's columns.",
-            field_errors={"target": ["Choose one of the board's columns."]},
-            connection_label=connection.label,
-        )
-    write = {
-        "user": user,
-        "connection_slug": connection_slug,
-        "deal_id": deal_id,
-        "seen_updated_at": seen_updated_at,
-        "idempotency_key": idempotency_key,
-        "originals": originals,
-    }
-    was_closed = originals.get("status") in (WON, LOST)
-    synthetic = column.id in (WON_COLUMN, LOST_COLUMN)
-    if column.kind == OPEN:
-        if was_closed:
-            return services.deal_reopen(stage_id=column.id, assignee_id=None, **write)
-        return services.deal_change_stage(stage_id=column.id, **write)
-    if synthetic and was_closed:
-        # A status kept apart from the stage (Stora) only closes an open deal.
-        raise MoveRefused(
-            f"A {originals['status']} deal cannot move to {column.name} directly: "
-            "move it to a stage first to reopen it.",
-            connection_label=connection.label,
-        )
-    if column.kind == WON:
-        won_stages = pipeline.stages_of_type(WON)
-        if synthetic or (won_stages and won_stages[0].id == column.id):
-            return services.deal_mark_won(**write)
-        return services.deal_change_stage(stage_id=column.id, **write)
-    reason = reason or ("" if synthetic else column.id)
-    if not reason:
-        raise MoveRefused(
-            "Choose why the deal was lost.",
-            field_errors={"reason": ["Choose why the deal was lost."]},
-            connection_label=connection.label,
-        )
-    return services.deal_mark_lost(reason=reason, **write)
+    return next((c for c in empty_columns(pipeline) if c.id == column_id), None)

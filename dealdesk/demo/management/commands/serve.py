@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dealdesk.sandbox.demo import (
+from dealdesk.demo.setup import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     DemoStartResult,

@@ -597,7 +597,7 @@ def test_a_refused_conflict_keeps_its_message_when_the_next_read_is_refused(
 
     assert response.status_code == 409
     assert "changed in nodestash since you loaded this deal" in html
-    assert "quota" not in html and "rate-limiting" not in html
+    assert "quota" not in html and "rate limiting" not in html
     assert 'value="My new name"' in html
 
 

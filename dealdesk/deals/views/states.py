@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -11,14 +12,14 @@ from django.views.decorators.http import require_GET, require_POST
 from dealdesk.deals import services
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
 from dealdesk.deals.forms import LostForm, ReopenForm, StageForm, StateChangeForm
-from dealdesk.deals.roles import require_editor
-from dealdesk.deals.views import (
+from dealdesk.deals.pages import (
     DETAIL,
     detail_context,
     detail_redirect,
     detail_url,
     get_detail,
 )
+from dealdesk.deals.roles import require_editor
 from dealdesk.providers.base import NotFound, ProviderError
 
 
@@ -74,21 +75,28 @@ def _state_form_again(
     return with_retry_after(response, problem)
 
 
-def _run_state_change(
+def _state_change(
     request: HttpRequest,
     connection_slug: str,
     deal_id: str,
-    form: StateChangeForm,
-    state_form: str,
-    write,
+    form_class: type[StateChangeForm],
+    write: Callable[..., services.DealDetail],
+    state_form: str = "",
 ) -> HttpResponse:
-    """Validate, call the service write, answer with the new state or the problem."""
+    """Every state write, one pattern: an editor's POST, Cancel (of the lose and reopen forms),
+    validate, call the service write, answer with the new state or the problem."""
+    require_editor(request)
+    if state_form and request.POST.get("cancel"):
+        return detail_redirect(request, connection_slug, deal_id)
+    form = form_class(request.POST)
     if not form.is_valid():
         return _state_form_again(
             request, connection_slug, deal_id, status=422, state_form=state_form, form=form
         )
     try:
-        detail = write(form)
+        detail = write(
+            **form.write_kwargs(user=request.user, connection_slug=connection_slug, deal_id=deal_id)
+        )
     except NotFound as error:
         raise Http404(error.message) from error
     except ProviderError as error:
@@ -104,17 +112,6 @@ def _run_state_change(
     return _state_response(request, connection_slug, deal_id, detail)
 
 
-def _write_kwargs(request: HttpRequest, connection_slug: str, deal_id: str, form) -> dict:
-    return {
-        "user": request.user,
-        "connection_slug": connection_slug,
-        "deal_id": deal_id,
-        "originals": form.originals(),
-        "seen_updated_at": form.cleaned_data["seen_updated_at"],
-        "idempotency_key": form.cleaned_data["idempotency_key"],
-    }
-
-
 @require_GET
 def state_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
     """The #deal-state region on its own (Cancel of the lost and reopen forms)."""
@@ -128,35 +125,12 @@ def state_view(request: HttpRequest, connection_slug: str, deal_id: str) -> Http
 
 @require_POST
 def change_stage_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
-    require_editor(request)
-    form = StageForm(request.POST)
-    return _run_state_change(
-        request,
-        connection_slug,
-        deal_id,
-        form,
-        "",
-        lambda form: services.deal_change_stage(
-            stage_id=form.cleaned_data["stage"],
-            **_write_kwargs(request, connection_slug, deal_id, form),
-        ),
-    )
+    return _state_change(request, connection_slug, deal_id, StageForm, services.deal_change_stage)
 
 
 @require_POST
 def mark_won_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
-    require_editor(request)
-    form = StateChangeForm(request.POST)
-    return _run_state_change(
-        request,
-        connection_slug,
-        deal_id,
-        form,
-        "",
-        lambda form: services.deal_mark_won(
-            **_write_kwargs(request, connection_slug, deal_id, form)
-        ),
-    )
+    return _state_change(request, connection_slug, deal_id, StateChangeForm, services.deal_mark_won)
 
 
 def _state_form_view(
@@ -186,38 +160,13 @@ def reopen_form_view(request: HttpRequest, connection_slug: str, deal_id: str) -
 
 @require_POST
 def mark_lost_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
-    require_editor(request)
-    if request.POST.get("cancel"):
-        return detail_redirect(request, connection_slug, deal_id)
-    form = LostForm(request.POST)
-    return _run_state_change(
-        request,
-        connection_slug,
-        deal_id,
-        form,
-        "lose",
-        lambda form: services.deal_mark_lost(
-            reason=form.cleaned_data["reason"],
-            **_write_kwargs(request, connection_slug, deal_id, form),
-        ),
+    return _state_change(
+        request, connection_slug, deal_id, LostForm, services.deal_mark_lost, "lose"
     )
 
 
 @require_POST
 def reopen_view(request: HttpRequest, connection_slug: str, deal_id: str) -> HttpResponse:
-    require_editor(request)
-    if request.POST.get("cancel"):
-        return detail_redirect(request, connection_slug, deal_id)
-    form = ReopenForm(request.POST)
-    return _run_state_change(
-        request,
-        connection_slug,
-        deal_id,
-        form,
-        "reopen",
-        lambda form: services.deal_reopen(
-            stage_id=form.cleaned_data["stage"],
-            assignee_id=form.cleaned_data["assignee"],
-            **_write_kwargs(request, connection_slug, deal_id, form),
-        ),
+    return _state_change(
+        request, connection_slug, deal_id, ReopenForm, services.deal_reopen, "reopen"
     )

@@ -1,21 +1,26 @@
-"""The deal list's saved views and bulk actions (HTTP only; the work is in ``saved_views.py`` and
-``bulk.py``)."""
+"""The deal list's saved views, bulk actions and Previous/Next across list pages (HTTP only; the
+work is in ``saved_views.py``, ``bulk.py`` and ``navigation.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
 
 from dealdesk.deals import services
-from dealdesk.deals.bulk import ACTIONS, BulkRefused, BulkRow, bulk_apply
-from dealdesk.deals.errors import problem_for
+from dealdesk.deals.errors import error_page, problem_for
+from dealdesk.deals.pages import page_number, page_query
 from dealdesk.deals.roles import require_editor
-from dealdesk.deals.saved_views import saved_view_delete, saved_view_list, saved_view_save
+from dealdesk.listtools.bulk import ACTIONS, BulkRefused, BulkRow, bulk_apply
+from dealdesk.listtools.navigation import deal_nav_remember
+from dealdesk.listtools.saved_views import saved_view_delete, saved_view_list, saved_view_save
+from dealdesk.providers.base import ProviderError
 
 LIST = "deals/list.html"
 
@@ -114,3 +119,34 @@ def _bulk_response(request: HttpRequest, context: dict[str, Any], status: int = 
     # Without JavaScript: the results on a page of their own, with the way back to the list.
     context["back_url"] = _list_url(request.POST.get("back", ""))
     return TemplateResponse(request, "deals/bulk_results.html", context, status=status)
+
+
+# --- Previous/Next ---------------------------------------------------------------------------
+
+
+@require_GET
+def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
+    """Previous/Next across the edge of a list page: load that page of the same filtered list
+    once, remember it for the next steps, and open its first (or last) deal."""
+    params = QueryDict(request.GET.get("from", ""))
+    filters = services.DealFilters.from_querydict(params)
+    try:
+        result = services.deal_list(
+            filters=filters, page=page_number(params), page_size=settings.DEALDESK_PAGE_SIZE
+        )
+    except ProviderError as error:
+        return error_page(request, problem_for(request, error))
+    base_query = filters.to_querystring()
+    query = page_query(base_query, result.page) or ""
+    if not result.deals:
+        return HttpResponseRedirect(reverse("deals:list") + (f"?{query}" if query else ""))
+    deal_nav_remember(
+        request.session,
+        query,
+        [d.key for d in result.deals],
+        next_query=page_query(base_query, result.next_page),
+        prev_query=page_query(base_query, result.prev_page),
+    )
+    deal = result.deals[-1] if request.GET.get("pick") == "last" else result.deals[0]
+    url = reverse("deals:detail", args=[deal.connection_slug, deal.id])
+    return HttpResponseRedirect(f"{url}?{urlencode({'from': query})}" if query else url)

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from dealdesk.deals.models import SavedView
 from dealdesk.deals.roles import SALES_GROUP
-from dealdesk.deals.saved_views import saved_view_delete, saved_view_list, saved_view_save
 from dealdesk.deals.services import DealFilters
+from dealdesk.listtools.saved_views import saved_view_delete, saved_view_list, saved_view_save
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

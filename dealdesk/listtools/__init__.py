@@ -1,0 +1,1 @@
+"""Tools over the deal list: bulk actions, saved views and previous/next navigation."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ListToolsConfig(AppConfig):
+    name = "dealdesk.listtools"
+    verbose_name = "List tools"
