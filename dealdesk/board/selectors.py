@@ -108,9 +108,11 @@ def empty_columns(pipeline: Pipeline) -> list[BoardColumn]:
             + [s for s in stages if s.type == WON]
             + [s for s in stages if s.type == LOST]
         )
-        return [BoardColumn(s.id, s.name, s.type) for s in ordered if s.type in (OPEN, WON, LOST)]
+        return [
+            BoardColumn(s.id or "", s.name, s.type) for s in ordered if s.type in (OPEN, WON, LOST)
+        ]
     return [
-        *(BoardColumn(s.id, s.name, OPEN) for s in stages),
+        *(BoardColumn(s.id or "", s.name, OPEN) for s in stages),
         BoardColumn(WON_COLUMN, "Won", WON),
         BoardColumn(LOST_COLUMN, "Lost", LOST),
     ]

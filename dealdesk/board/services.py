@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+
 from dealdesk.board.selectors import LOST_COLUMN, WON_COLUMN, empty_columns
 from dealdesk.deals import services
 from dealdesk.deals.reference import reference_get
@@ -18,14 +21,14 @@ class MoveRefused(ValidationFailed):
 
 def board_move(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     connection_slug: str,
     pipeline_id: str,
     deal_id: str,
     target: str,
     reason: str,
     originals: dict[str, Any],
-    seen_updated_at,
+    seen_updated_at: str | None,
     idempotency_key: str,
 ) -> services.DealDetail:
     """Move a deal into the ``target`` column through the matching service write.
@@ -46,7 +49,7 @@ def board_move(
             field_errors={"target": ["Choose one of the board's columns."]},
             connection_label=connection.label,
         )
-    write = {
+    write: dict[str, Any] = {
         "user": user,
         "connection_slug": connection_slug,
         "deal_id": deal_id,

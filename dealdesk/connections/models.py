@@ -7,7 +7,7 @@ from dealdesk.providers.base import ConnectionInfo
 from dealdesk.providers.registry import PROVIDERS
 
 # One choice per registered adapter (providers/registry.py), e.g. ``Provider("stora")``.
-Provider = models.TextChoices(
+Provider = models.TextChoices(  # type: ignore[call-overload]  # stubs lack the functional API
     "Provider", [(name.upper(), (name, spec.label)) for name, spec in PROVIDERS.items()]
 )
 

@@ -457,7 +457,12 @@ def deal_reopen(
 
 
 def _write(
-    action: str, plan: Planner, user, connection_slug: str, deal_id: str, idempotency_key: str
+    action: str,
+    plan: Planner,
+    user: AbstractBaseUser | AnonymousUser,
+    connection_slug: str,
+    deal_id: str,
+    idempotency_key: str,
 ) -> DealDetail:
     """The one write path. Every upstream call of a write, its conflict re-read included, may
     spend the share of the rate budget that page views leave free, so a Save gets through while
@@ -479,7 +484,7 @@ def _state_plan(
     *,
     arrived: bool,
     originals: dict[str, Any] | None,
-    seen_updated_at,
+    seen_updated_at: str | dt.datetime | None,
     send: Callable[[], Deal],
 ) -> _WritePlan:
     """A stage or status write: nothing is sent when the deal is already where it was asked to

@@ -18,7 +18,7 @@ from dealdesk.providers.stora import StoraAdapter
 class ProviderSpec:
     name: str  # stored in Connection.provider; also the slug of its environment connection
     label: str  # shown to people
-    adapter: type  # a class implementing ``Provider``; built with a ``ConnectionInfo``
+    adapter: type[Provider]  # a class implementing ``Provider``; built with a ``ConnectionInfo``
     # settings.<PREFIX>_API_URL (defaults to the vendor's public API) and <PREFIX>_API_KEY: the
     # two lines a vendor adds to settings.py, read from the environment.
     settings_prefix: str
@@ -50,7 +50,8 @@ def provider_spec(name: str) -> ProviderSpec:
 
 
 def adapter_for(connection: ConnectionInfo) -> Provider:
-    return provider_spec(connection.provider).adapter(connection)
+    adapter_class = provider_spec(connection.provider).adapter
+    return adapter_class(connection)  # type: ignore[call-arg]  # a Protocol type, a real class
 
 
 def deal_id_is_valid(provider: str, deal_id: str) -> bool:
