@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Q
+
 from dealdesk.connections.services import connection_list
 from dealdesk.deals import selectors, services
 from dealdesk.deals.listing import SourceError, source_error_for
@@ -28,7 +30,7 @@ from dealdesk.providers.base import (
     ReferenceData,
 )
 
-BOARD_MAX_DEALS = 500  # per board; the page says so when a pipeline holds more
+CARDS_PER_COLUMN = 25  # the newest cards of a column; its count and totals cover them all
 WON_COLUMN, LOST_COLUMN, OTHER_COLUMN = "won", "lost", "other"
 
 
@@ -45,15 +47,22 @@ class BoardColumn:
     id: str  # a stage id, or WON_COLUMN / LOST_COLUMN / OTHER_COLUMN
     name: str
     kind: str  # open | won | lost | other
-    deals: list[Deal] = field(default_factory=list)
+    deals: list[Deal] = field(default_factory=list)  # the cards shown, newest first
+    total_count: int | None = None  # every deal in the column, when read from the store
+    money: list[Money] | None = None  # their values per currency
 
     @property
     def count(self) -> int:
-        return len(self.deals)
+        return self.total_count if self.total_count is not None else len(self.deals)
 
     @property
     def totals(self) -> list[Money]:
-        return services.money_totals(self.deals)
+        return self.money if self.money is not None else services.money_totals(self.deals)
+
+    @property
+    def hidden_count(self) -> int:
+        """Deals in the column beyond the cards shown (the list shows them all)."""
+        return max(0, self.count - len(self.deals))
 
     @property
     def dom_id(self) -> str:
@@ -66,7 +75,7 @@ class Board:
     pipeline: Pipeline
     columns: list[BoardColumn]
     lost_reasons: tuple[Choice, ...]  # what "Lost reason" offers when a card moves into Lost
-    truncated: bool  # more deals than BOARD_MAX_DEALS: only the most recently updated show
+    truncated: bool  # a column holds more deals than it shows cards for
     stale: StaleThresholds
 
     @property
@@ -118,6 +127,22 @@ def empty_columns(pipeline: Pipeline) -> list[BoardColumn]:
     ]
 
 
+def column_filter(column: BoardColumn, pipeline: Pipeline) -> Q:
+    """The stored deals that sit in ``column`` (the same rule as ``column_id_for``)."""
+    stage_ids = [s.id for s in pipeline.stages if s.id]
+    if _has_outcome_stages(pipeline):
+        if column.id == OTHER_COLUMN:
+            return ~Q(stage_id__in=stage_ids)
+        return Q(stage_id=column.id)
+    if column.id == WON_COLUMN:
+        return Q(status=WON)
+    if column.id == LOST_COLUMN:
+        return Q(status=LOST)
+    if column.id == OTHER_COLUMN:
+        return ~Q(status__in=(WON, LOST)) & ~(Q(status=OPEN) & Q(stage_id__in=stage_ids))
+    return Q(status=OPEN, stage_id=column.id)
+
+
 def column_id_for(deal: Deal, pipeline: Pipeline) -> str:
     """The column a deal sits in on its pipeline's board."""
     stage_ids = {s.id for s in pipeline.stages if s.id}
@@ -167,10 +192,10 @@ def board_pipelines() -> tuple[list[PipelineChoice], list[SourceError]]:
     return choices, errors
 
 
-def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_DEALS) -> Board:
-    """The board of one pipeline: its deals (at most ``limit``, most recently updated first)
-    in columns, from the store. Raises ``ProviderError``; an unknown pipeline is a
-    ``NotFound``."""
+def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_COLUMN) -> Board:
+    """The board of one pipeline from the store: each column's newest ``cards`` deals, with
+    its count and totals over all of its deals. Raises ``ProviderError``; an unknown pipeline is
+    a ``NotFound``."""
     connection = services.connection_for_slug(connection_slug)
     adapter = services.adapter_for_connection(connection)
     ref = reference_get(adapter=adapter)
@@ -179,16 +204,18 @@ def board_get(*, connection_slug: str, pipeline_id: str, limit: int = BOARD_MAX_
         raise services.UnknownConnection(
             f"{connection.label} has no pipeline {pipeline_id!r}.", code="unknown_pipeline"
         )
-    deals, truncated = selectors.deals_of_pipeline(
-        connection=connection, pipeline_id=pipeline.id, limit=limit
-    )
-    columns = empty_columns(pipeline)
-    other = BoardColumn(OTHER_COLUMN, "Other stages", OTHER_COLUMN)
-    by_id = {column.id: column for column in columns}
-    for deal in deals:
-        by_id.get(column_id_for(deal, pipeline), other).deals.append(deal)
-    if other.deals:
-        columns.append(other)
+    columns = [*empty_columns(pipeline), BoardColumn(OTHER_COLUMN, "Other stages", OTHER_COLUMN)]
+    for column in columns:
+        read = selectors.pipeline_column(
+            connection=connection,
+            pipeline_id=pipeline.id,
+            where=column_filter(column, pipeline),
+            cards=cards,
+        )
+        column.deals, column.total_count, column.money = read.deals, read.count, read.totals
+    if not columns[-1].count:
+        columns.pop()  # no deal in a deleted stage or an unknown status
+    truncated = any(column.hidden_count for column in columns)
     return Board(
         connection=services.source_option(connection),
         pipeline=pipeline,

@@ -20,6 +20,7 @@ from django_htmx.http import reswap, retarget
 
 from dealdesk.board.chart import pipeline_chart
 from dealdesk.board.selectors import (
+    CARDS_PER_COLUMN,
     Board,
     PipelineChoice,
     board_column,
@@ -48,6 +49,7 @@ def _board_url(choice_value: str) -> str:
 
 def _board_context(request: HttpRequest, board: Board, **extra: Any) -> dict[str, Any]:
     return {
+        "cards_per_column": CARDS_PER_COLUMN,
         "board": board,
         "chart": pipeline_chart(board),
         "stale": board.stale,

@@ -207,6 +207,32 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
     return result
 
 
+@dataclass(frozen=True)
+class ColumnSlice:
+    """One board column read from the store: its newest cards, and its count and totals over
+    every deal in it (not only the cards shown)."""
+
+    deals: list[Deal]
+    count: int
+    totals: list[Money]
+
+
+def pipeline_column(
+    *, connection: Connection, pipeline_id: str, where: Q, cards: int
+) -> ColumnSlice:
+    """The deals of one pipeline matching ``where``: the ``cards`` most recently updated."""
+    rows = SyncedDeal.objects.filter(
+        where, connection=connection, pipeline_id=pipeline_id, deleted=False
+    )
+    ids = list(rows.order_by(*ORDERINGS["-updated"]).values_list("pk", flat=True)[:cards])
+    by_pk = SyncedDeal.objects.in_bulk(ids)
+    return ColumnSlice(
+        deals=[deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk],
+        count=rows.count(),
+        totals=money_totals_of(rows),
+    )
+
+
 def deals_of_pipeline(
     *, connection: Connection, pipeline_id: str, limit: int
 ) -> tuple[list[Deal], bool]:

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from dealdesk.board.chart import pipeline_chart
 from dealdesk.board.selectors import (
-    BOARD_MAX_DEALS,
+    CARDS_PER_COLUMN,
     LOST_COLUMN,
     WON_COLUMN,
     board_get,
@@ -101,11 +101,21 @@ def test_column_totals_are_per_currency(connections):
             assert total.amount == expected
 
 
-def test_board_is_bounded_and_says_so(connections, sandbox):
-    board = board_get(connection_slug="stora", pipeline_id="stora", limit=10)
-    assert board.deal_count == 10
+def test_board_shows_a_bounded_number_of_cards_per_column_but_counts_every_deal(
+    connections, sandbox
+):
+    every = len(sandbox.simulators["stora"].deals)
+
+    board = board_get(connection_slug="stora", pipeline_id="stora", cards=2)
+
+    assert all(len(column.deals) <= 2 for column in board.columns)
+    assert board.deal_count == every  # counts and totals cover the deals not drawn as cards
     assert board.truncated
-    assert BOARD_MAX_DEALS == 500
+    assert sum(column.hidden_count for column in board.columns) == every - sum(
+        len(column.deals) for column in board.columns
+    )
+    assert CARDS_PER_COLUMN == 25
+    assert sandbox.requests() == []
 
 
 def test_board_page_shows_cards_with_name_value_owner_and_age(sales_client):
