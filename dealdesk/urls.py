@@ -16,6 +16,7 @@ urlpatterns = [
     path("deals/", include("dealdesk.deals.urls")),
     path("board/", include("dealdesk.deals.board_urls")),
     path("views/", include("dealdesk.deals.saved_view_urls")),
+    path("", include("dealdesk.sync.urls")),  # vendor webhooks and the live-changes feed
 ]
 
 handler404 = "dealdesk.deals.errors.page_not_found"
