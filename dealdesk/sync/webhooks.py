@@ -158,3 +158,22 @@ def webhook_is_on(connection: Connection) -> bool:
         .exclude(state="disabled")
         .exists()
     )
+
+
+def webhooks_register_demo(base_url: str) -> list[str]:
+    """``make run`` on the built-in sandbox: register this server's own receiver for every demo
+    connection whose provider sends webhooks, so the demo is live out of the box. Returns the
+    labels registered."""
+    from dealdesk.connections.models import Origin
+
+    registered = []
+    for connection in Connection.objects.filter(enabled=True, origin=Origin.SANDBOX):
+        try:
+            webhook_register(connection, base_url=base_url)
+        except WebhookSetupError:
+            continue  # a provider without webhooks: polling keeps it fresh
+        except Exception:  # the demo still runs, on polling alone
+            logger.warning("webhook of %s not registered", connection.slug, exc_info=True)
+            continue
+        registered.append(connection.label)
+    return registered
