@@ -13,12 +13,12 @@
   "use strict";
 
   var POLL_MS = 2000;
-  var body = document.body;
-  var feed = body.dataset.liveUrl;
+  var region = document.getElementById("live-status"); // also says where the feed is
+  var feed = region && region.dataset.liveUrl;
   if (!feed || !window.fetch || !window.DOMParser) {
     return;
   }
-  var since = body.dataset.liveSince || "0";
+  var since = region.dataset.liveSince || "0";
   var timer = null;
   var busy = false;
   var stopped = false;
@@ -104,10 +104,16 @@
     });
   }
 
+  /* A list row's deal key sits on one of its cells (the row itself keeps its plain markup). */
+  function rowKey(row) {
+    var holder = row.querySelector("td[data-deal-key]");
+    return holder ? holder.getAttribute("data-deal-key") : null;
+  }
+
   function rowFor(root, key) {
-    var rows = root.querySelectorAll("tr[data-deal-key]");
+    var rows = root.querySelectorAll("tr[data-row]");
     for (var i = 0; i < rows.length; i++) {
-      if (rows[i].getAttribute("data-deal-key") === key) {
+      if (rowKey(rows[i]) === key) {
         return rows[i];
       }
     }
@@ -232,8 +238,8 @@
 
   function updateList(fresh, keys, everything) {
     var names = [];
-    document.querySelectorAll("tr[data-deal-key]").forEach(function (row) {
-      var key = row.getAttribute("data-deal-key");
+    document.querySelectorAll("tr[data-row]").forEach(function (row) {
+      var key = rowKey(row);
       if (!everything && keys.indexOf(key) === -1) {
         return;
       }
