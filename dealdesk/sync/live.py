@@ -45,5 +45,7 @@ def _known(since: int) -> bool:
 
 
 def live_prune(now: dt.datetime | None = None) -> int:
+    """The newest row always stays: the counter never goes back, so open pages' tokens hold."""
     limit = (now or timezone.now()) - CHANGE_MEMORY
-    return DealChange.objects.filter(changed_at__lt=limit).delete()[0]
+    old = DealChange.objects.filter(changed_at__lt=limit).exclude(pk=live_token())
+    return old.delete()[0]

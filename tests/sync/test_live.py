@@ -72,3 +72,27 @@ def test_an_open_pages_background_reads_do_not_keep_an_idle_session_alive(sales_
     assert sales_client.session[LAST_SEEN] == before
     sales_client.get(FEED)
     assert sales_client.session[LAST_SEEN] > before
+
+
+def test_old_feed_rows_and_webhook_event_ids_are_pruned(connections):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from dealdesk.sync.models import DealChange, WebhookEvent
+    from dealdesk.sync.tasks import live_and_webhook_prune
+
+    long_ago = timezone.now() - dt.timedelta(days=4)
+    WebhookEvent.objects.create(
+        connection=connections["stora"], event_id="evt_old", received_at=long_ago
+    )
+    WebhookEvent.objects.create(
+        connection=connections["stora"], event_id="evt_new", received_at=timezone.now()
+    )
+    DealChange.objects.update(changed_at=long_ago)
+    latest = live_token()
+
+    live_and_webhook_prune.call_local()
+
+    assert list(WebhookEvent.objects.values_list("event_id", flat=True)) == ["evt_new"]
+    assert list(DealChange.objects.values_list("id", flat=True)) == [latest]  # the counter holds
