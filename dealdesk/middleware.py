@@ -15,6 +15,9 @@ SIGNED_IN_AT = "dealdesk_signed_in_at"
 LAST_SEEN = "dealdesk_last_seen"
 # Recording every request would write the session on each one; a minute is precise enough.
 LAST_SEEN_RESOLUTION_SECONDS = 60
+# Sent by an open page's own background reads (static/js/live.js): they are not the user's
+# activity, so they never keep an idle session alive.
+BACKGROUND_HEADER = "X-DealDesk-Live"
 
 
 class SessionLifetimeMiddleware:
@@ -39,7 +42,9 @@ class SessionLifetimeMiddleware:
                 or now - last_seen > settings.DEALDESK_SESSION_IDLE_SECONDS
             ):
                 logout(request)
-            elif now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+            elif now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS and not request.headers.get(
+                BACKGROUND_HEADER
+            ):
                 session[LAST_SEEN] = now
         return self.get_response(request)
 

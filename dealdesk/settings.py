@@ -236,6 +236,8 @@ DEALDESK_SYNC_REFERENCE_INTERVAL = config.env_int(
 DEALDESK_SYNC_LAG_ALERT = config.env_int("DEALDESK_SYNC_LAG_ALERT", default=120, minimum=10)
 # Page views start the sync chains themselves (off in the test suite, which syncs explicitly).
 DEALDESK_SYNC_AUTOSTART = config.env_bool("DEALDESK_SYNC_AUTOSTART", default=True)
+# The address vendors reach DealDesk at, for registering webhooks (e.g. https://deals.example.com).
+DEALDESK_PUBLIC_URL = config.env_str("DEALDESK_PUBLIC_URL").rstrip("/")
 
 # huey runs the background sync. Without HUEY_REDIS_URL it keeps its queue in a SQLite file
 # next to the database (``make run`` needs no extra server); production points it at Redis.

@@ -16,6 +16,7 @@ urlpatterns = [
     path("deals/", include("dealdesk.deals.urls")),
     path("board/", include("dealdesk.board.urls")),
     path("views/", include("dealdesk.listtools.urls")),
+    path("", include("dealdesk.sync.urls")),  # vendor webhooks and the live-changes feed
 ]
 
 handler404 = "dealdesk.deals.errors.page_not_found"

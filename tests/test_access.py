@@ -13,6 +13,9 @@ pytestmark = pytest.mark.django_db
 
 # Reachable without logging in. Adding a name here is a deliberate, reviewed decision.
 PUBLIC_URL_NAMES = {"login", "admin:login"}
+# Called by a vendor, never by a browser: no login, authenticated by the signature instead
+# (tests/sync/test_webhooks.py).
+PUBLIC_WEBHOOK_NAMES = {"sync:webhook"}
 
 # The deal writes and edit forms as of the deal screens; the generic walk below covers new ones.
 KNOWN_DEAL_WRITES = {
@@ -91,7 +94,9 @@ def test_the_walk_finds_the_known_urls_and_each_sample_resolves_to_its_view():
 
 
 @pytest.mark.parametrize(
-    "endpoint", [e for e in ENDPOINTS if e.name not in PUBLIC_URL_NAMES], ids=lambda e: e.name
+    "endpoint",
+    [e for e in ENDPOINTS if e.name not in PUBLIC_URL_NAMES | PUBLIC_WEBHOOK_NAMES],
+    ids=lambda e: e.name,
 )
 def test_every_url_requires_login(client, endpoint):
     response = client.get(endpoint.url)
@@ -108,6 +113,14 @@ def test_every_url_requires_login(client, endpoint):
 )
 def test_login_pages_are_public(client, endpoint):
     assert client.get(endpoint.url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in ENDPOINTS if e.name in PUBLIC_WEBHOOK_NAMES], ids=lambda e: e.name
+)
+def test_webhook_receivers_take_only_posts_and_refuse_an_unsigned_one(client, endpoint):
+    assert client.get(endpoint.url).status_code == 405
+    assert client.post(endpoint.url, b"{}", content_type="application/json").status_code == 404
 
 
 # --- Roles -------------------------------------------------------------------------------------

@@ -443,3 +443,54 @@ class Provider(Protocol):
         ref: ReferenceData,
         idempotency_key: str,
     ) -> Deal: ...
+
+
+# --- Webhooks (a capability: only adapters that implement ``WebhookReceiver``) --------------
+
+
+class WebhookRefused(Exception):
+    """A delivery that must not touch the store; ``status`` is the 4xx to answer with."""
+
+    def __init__(self, reason: str, *, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DealEvent:
+    """A verified webhook event: its id (to deduplicate on) and the deal it carries, if any."""
+
+    id: str
+    type: str
+    deal: Deal | None
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """An endpoint registered upstream; ``secret`` is only known right after registering."""
+
+    id: str
+    url: str
+    state: str
+    secret: str = ""
+
+
+class WebhookReceiver(Protocol):
+    """An adapter whose vendor pushes signed deal changes (``supports_webhooks`` tells)."""
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, secret: str, *, now: float | None = None
+    ) -> None:
+        """Raise ``WebhookRefused`` unless ``body`` is signed with ``secret`` and fresh."""
+
+    def parse_webhook_event(self, body: bytes, *, ref: ReferenceData) -> DealEvent:
+        """The event of a verified body; ``WebhookRefused`` if it is not one."""
+
+    def register_webhook(self, url: str) -> WebhookEndpoint: ...
+
+    def webhook_endpoint(self, endpoint_id: str) -> WebhookEndpoint: ...
+
+
+def supports_webhooks(adapter: object) -> bool:
+    return callable(getattr(adapter, "verify_webhook", None))

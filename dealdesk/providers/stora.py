@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import hmac
+import json
 import math
 import re
 import time
@@ -27,6 +30,7 @@ from dealdesk.providers.base import (
     DailyQuota,
     Deal,
     DealActions,
+    DealEvent,
     DealPage,
     DealQuery,
     EditableField,
@@ -41,6 +45,8 @@ from dealdesk.providers.base import (
     Stage,
     Unavailable,
     ValidationFailed,
+    WebhookEndpoint,
+    WebhookRefused,
     humanise,
     parse_timestamp,
 )
@@ -109,6 +115,10 @@ S_A9 = Assumption(
     "DealDesk (the detail page says why)",
 )
 ASSUMPTIONS = (S_A1, S_A2, S_A3, S_A9)
+# S-A11: a webhook whose signature timestamp is more than 5 minutes old is refused (§15).
+S_A11_WEBHOOK_TOLERANCE_SECONDS = 5 * 60
+# S-A12: any ``deal.*`` event carries the (expanded) deal to apply; polling catches the rest.
+S_A12_DEAL_EVENT_PREFIX = "deal."
 
 
 # S-A10: rate limits are counted per token, so the client budget is scoped to the API key.
@@ -130,6 +140,8 @@ UNTITLED = "(untitled)"
 API_CREATOR = "API"
 DELETED_STAGE = "Deleted stage"
 UNKNOWN_STATUS = "unknown"
+WEBHOOK_SIGNATURE_HEADER = "X-Stora-Signature"  # t={unix},v1={hex HMAC-SHA256} (§15)
+WEBHOOK_EVENT_TYPES = ["deal.updated", "deal.lost"]  # the documented types (§15)
 URL_PARAM_ERROR = "invalid_url_param"  # a 422 about a query parameter (§10)
 # A Stora JSON pointer's first segment -> our field name (§10); anything else is "__all__".
 POINTER_FIELDS = {
@@ -315,6 +327,76 @@ class StoraAdapter:
     def lost_choices(self, pipeline: Pipeline, *, ref: ReferenceData) -> tuple[Choice, ...]:
         """Stora loses a deal with a ``lost_reason`` (S-A7), whatever its pipeline."""
         return tuple(Choice(r, humanise(r)) for r in S_A7_LOST_REASONS)
+
+    # --- webhooks (§15) ----------------------------------------------------------------------
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, secret: str, *, now: float | None = None
+    ) -> None:
+        """``X-Stora-Signature: t=…,v1=…`` must be HMAC-SHA256(secret, "{t}.{body}") in hex,
+        and ``t`` at most S-A11 old; raises ``WebhookRefused`` otherwise."""
+        header = headers.get(WEBHOOK_SIGNATURE_HEADER) or ""
+        parts: dict[str, list[str]] = {}
+        for item in header.split(","):
+            key, _, value = item.strip().partition("=")
+            parts.setdefault(key, []).append(value)
+        timestamps, signatures = parts.get("t", []), parts.get("v1", [])
+        if len(timestamps) != 1 or not timestamps[0].isdigit() or not signatures:
+            raise WebhookRefused("missing or malformed signature", status=401)
+        timestamp = int(timestamps[0])
+        now = time.time() if now is None else now
+        if abs(now - timestamp) > S_A11_WEBHOOK_TOLERANCE_SECONDS:
+            raise WebhookRefused("stale signature timestamp", status=401)
+        signed = f"{timestamp}.".encode() + body
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        if not any(hmac.compare_digest(expected, given) for given in signatures):
+            raise WebhookRefused("bad signature", status=401)
+
+    def parse_webhook_event(self, body: bytes, *, ref: ReferenceData) -> DealEvent:
+        """``{"event": {"id", "type", "data": {"deal": {…expanded…}}}}`` of a verified body."""
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            raise WebhookRefused("body is not JSON") from None
+        event = _dict(document.get("event")) if isinstance(document, dict) else {}
+        event_id, event_type = _text(event.get("id")), _text(event.get("type"))
+        if not event_id or not event_type:
+            raise WebhookRefused("not a Stora event")
+        if not event_type.startswith(S_A12_DEAL_EVENT_PREFIX):
+            return DealEvent(id=event_id, type=event_type, deal=None)
+        raw = _dict(_dict(event.get("data")).get("deal"))
+        if not self.is_deal_id(_text(raw.get("id")) or ""):
+            raise WebhookRefused("the event carries no deal")
+        return DealEvent(id=event_id, type=event_type, deal=self.parse_deal(raw, ref=ref))
+
+    def register_webhook(self, url: str) -> WebhookEndpoint:
+        body = {
+            "name": "DealDesk",
+            "api_version": "2025-09",
+            "url": url,
+            "event_types": WEBHOOK_EVENT_TYPES,
+            "description": "Keeps DealDesk's synced deals fresh",
+        }
+        response = self.transport.request("POST", "/2025-09/webhook_endpoints", json=body)
+        return self._endpoint_from(response)
+
+    def webhook_endpoint(self, endpoint_id: str) -> WebhookEndpoint:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", endpoint_id):
+            raise NotFound(f"Not found in {self.connection.label}.", code="invalid_id")
+        return self._endpoint_from(self._get(f"/2025-09/webhook_endpoints/{endpoint_id}"))
+
+    def _endpoint_from(self, response: ApiResponse) -> WebhookEndpoint:
+        endpoint = (
+            _dict(response.body.get("webhook_endpoint")) if isinstance(response.body, dict) else {}
+        )
+        if not _text(endpoint.get("id")):
+            raise self._unreadable(response)
+        return WebhookEndpoint(
+            id=_text(endpoint.get("id")) or "",
+            url=_text(endpoint.get("url")) or "",
+            state=_text(endpoint.get("status")) or "unknown",
+            secret=_text(endpoint.get("secret")) or "",
+        )
 
     # --- reads --------------------------------------------------------------------------------
 

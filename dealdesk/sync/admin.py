@@ -13,6 +13,7 @@ from dealdesk.providers import adapter_for
 from dealdesk.providers.base import DailyQuota
 from dealdesk.sync.health import sync_health, synced_ago
 from dealdesk.sync.models import SyncState
+from dealdesk.sync.webhook_admin import register_webhook
 
 
 @admin.register(SyncState)
@@ -27,7 +28,7 @@ class SyncStateAdmin(admin.ModelAdmin):
         "last_error_words",
     )
     list_select_related = ("connection",)
-    actions = ["resync_now", "full_resync"]
+    actions = ["resync_now", "full_resync", register_webhook]
     fields = (
         "connection",
         "state_with_progress",

@@ -167,3 +167,72 @@ class TeamActivity(models.Model):
 
     def __str__(self) -> str:
         return f"Team last active at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DealChange(models.Model):
+    """One stored deal whose content changed: the id is the change counter open pages follow
+    (``/live/changes/?since=<id>``). Old rows are pruned (``tasks.live_prune``)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    upstream_id = models.CharField(max_length=100)
+    changed_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"change {self.pk} of {self.upstream_id}"
+
+
+class WebhookSubscription(models.Model):
+    """A connection's webhook endpoint upstream and its signing secret (encrypted like an API
+    key). Without a secret the receiver refuses every delivery."""
+
+    connection = models.OneToOneField(
+        Connection, on_delete=models.CASCADE, related_name="webhook_subscription"
+    )
+    endpoint_id = models.CharField(max_length=100, blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    state = models.CharField(max_length=40, blank=True)  # as the vendor last reported it
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    secret_hint = models.CharField(max_length=12, blank=True, editable=False)
+    registered_at = models.DateTimeField(null=True)
+    last_delivery_at = models.DateTimeField(null=True)
+    deliveries = models.IntegerField(default=0)
+    refused = models.IntegerField(default=0)
+    last_refusal = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"Webhook of {self.connection}"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def set_secret(self, plain: str) -> None:
+        from dealdesk.connections.crypto import encrypt_secret, secret_hint
+
+        self.secret_encrypted = encrypt_secret(plain)
+        self.secret_hint = secret_hint(plain)
+
+    def get_secret(self) -> str:
+        from dealdesk.connections.crypto import decrypt_secret
+
+        return decrypt_secret(self.secret_encrypted)
+
+
+class WebhookEvent(models.Model):
+    """A webhook event already applied: a second delivery of the same id is acknowledged and
+    ignored. Pruned after a few days (Stora's retries end within hours)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=60, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "event_id"], name="sync_webhook_event_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -19,6 +19,7 @@ from dealdesk.connections.models import Connection
 from dealdesk.providers.base import DailyQuota
 from dealdesk.sync.engine import SyncReport, seconds_until_allowed, sync_state_for
 from dealdesk.sync.models import SyncState, TeamActivity
+from dealdesk.sync.webhooks import WEBHOOK_POLL_FACTOR, webhook_is_on
 
 ACTIVITY_WRITE_EVERY = 30  # seconds between two writes of TeamActivity by one process
 CONTINUE_DELAY = 0.2  # a backfill or walk that yielded continues almost at once
@@ -61,6 +62,10 @@ def next_delay(report: SyncReport, state: SyncState, quota: DailyQuota | None) -
         if team_is_active()
         else settings.DEALDESK_SYNC_IDLE_INTERVAL
     )
+    if webhook_is_on(state.connection):
+        # Slower, never stopped (it catches lost deliveries), and never slower than when idle.
+        slowed = interval * WEBHOOK_POLL_FACTOR
+        interval = max(interval, min(slowed, settings.DEALDESK_SYNC_IDLE_INTERVAL))
     if not report.done and not report.error:
         interval = CONTINUE_DELAY
     if report.error:

@@ -31,7 +31,7 @@ from dealdesk.providers.base import (
     Stage,
     parse_timestamp,
 )
-from dealdesk.sync.models import ReferenceItem, SyncedDeal
+from dealdesk.sync.models import DealChange, ReferenceItem, SyncedDeal
 
 MAX_TEXT = 500  # stored columns are bounded; the payload keeps the whole (parsed) value
 MAX_RAW_BYTES = 64 * 1024  # a vendor body larger than this is not kept verbatim
@@ -251,6 +251,7 @@ def deals_save(
         return 0
     now = timezone.now()
     changed = 0
+    changes: list[DealChange] = []
     with transaction.atomic():
         stored = {
             row.upstream_id: row
@@ -265,6 +266,10 @@ def deals_save(
             fields = row_fields(_keep_absent(deal, row), now=now)
             if walk_started_at is not None:
                 fields["walk_seen_at"] = walk_started_at
+            if row is None or row.deleted or row.payload != fields["payload"]:
+                changes.append(
+                    DealChange(connection=connection, upstream_id=deal.id, changed_at=now)
+                )
             if row is None:
                 row = SyncedDeal(connection=connection, upstream_id=deal.id, **fields)
                 row.save()
@@ -272,6 +277,7 @@ def deals_save(
             else:
                 SyncedDeal.objects.filter(pk=row.pk).update(**fields)
             changed += 1
+        DealChange.objects.bulk_create(changes)  # what open pages follow (sync/live.py)
     return changed
 
 
@@ -280,9 +286,11 @@ def deal_save(connection: Connection, deal: Deal, *, authoritative: bool = False
 
 
 def deal_mark_deleted(connection: Connection, deal_id: str) -> None:
-    SyncedDeal.objects.filter(connection=connection, upstream_id=deal_id).update(
-        deleted=True, synced_at=timezone.now()
-    )
+    now = timezone.now()
+    if SyncedDeal.objects.filter(connection=connection, upstream_id=deal_id, deleted=False).update(
+        deleted=True, synced_at=now
+    ):
+        DealChange.objects.create(connection=connection, upstream_id=deal_id, changed_at=now)
 
 
 def stored_deal(connection: Connection, deal_id: str) -> tuple[Deal, SyncedDeal] | None:

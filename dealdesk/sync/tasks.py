@@ -58,3 +58,13 @@ def sync_watchdog() -> None:
     for connection in overdue_connections():
         logger.info("sync chain of %s restarted", connection.slug)
         sync_kick(connection)
+
+
+@db_periodic_task(crontab(minute="17"))
+def live_and_webhook_prune() -> None:
+    """Forget old change-feed rows and webhook event ids (hourly; both tables stay small)."""
+    from dealdesk.sync.live import live_prune
+    from dealdesk.sync.webhooks import webhook_events_prune
+
+    live_prune()
+    webhook_events_prune()

@@ -344,6 +344,10 @@ def test_serve_without_keys_starts_the_demo_and_stops_the_sandbox_on_exit(tmp_pa
         assert stora_deals(f"{sandbox_url}/stora", DEFAULT_STORA_TOKEN).status_code == 200
         login_page = _wait_for_ok(f"http://127.0.0.1:{port}/accounts/login/")
         assert "csrfmiddlewaretoken" in login_page.text
+        webhooks = requests.get(f"{sandbox_url}/__sandbox/webhooks", timeout=5).json()
+        assert [e["url"] for e in webhooks["endpoints"]] == [
+            f"http://127.0.0.1:{port}/webhooks/stora/stora/"
+        ]  # the demo is live out of the box
     finally:
         serve.send_signal(signal.SIGINT)
         try:

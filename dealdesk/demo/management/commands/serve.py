@@ -58,6 +58,10 @@ class Command(BaseCommand):
         if result.sandbox is not None:
             atexit.register(result.sandbox.stop)
         self._first_sync()
+        if result.sandbox is not None:
+            from dealdesk.sync.webhooks import webhooks_register_demo
+
+            webhooks_register_demo(f"http://127.0.0.1:{port}")  # the demo is live at once
         worker = start_sync_worker()
         atexit.register(stop_sync_worker, worker)
         self._announce(result, _browser_url(host, port))
@@ -105,6 +109,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  Sandbox     {sandbox.url}  (faults: {sandbox.url}/__sandbox/)")
         self.stdout.write("  Sync        a background worker keeps the deal store fresh")
+        self.stdout.write("  Live        Stora's webhooks reach this server; open pages update")
         self.stdout.write("")
 
 
