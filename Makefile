@@ -61,7 +61,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install chromium lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) staticfiles

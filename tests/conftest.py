@@ -218,9 +218,22 @@ def known_secrets() -> dict[str, str]:
 EXTRA_SECRETS: dict[str, str] = {}  # keys a test sets on a connection (tests/security/)
 
 
+_WORKER_LEAKS: set[str] = set()  # under pytest-xdist: leaks the workers reported
+
+
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist each worker checks its own log lines; the controller collects them."""
+    _WORKER_LEAKS.update(getattr(node, "workeroutput", {}).get("secret_leaks", []))
+
+
 def pytest_sessionfinish(session, exitstatus):
     """The whole run's log lines must hold no secret: a leak fails the run."""
     leaks = sorted({name for line in LOG_LINES.lines for name in secrets_in(line)})
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller decides
+        workeroutput["secret_leaks"] = leaks
+        return
+    leaks = sorted(set(leaks) | _WORKER_LEAKS)
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nSECRETS IN LOG LINES: {', '.join(leaks)} (see tests/conftest.py)")
