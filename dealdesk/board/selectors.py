@@ -9,6 +9,7 @@ columns, "Won" and "Lost". A move between columns is ``services.board_move``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db.models import Q
 
@@ -145,15 +146,19 @@ def column_filter(column: BoardColumn, pipeline: Pipeline) -> Q:
 
 def column_id_for(deal: Deal, pipeline: Pipeline) -> str:
     """The column a deal sits in on its pipeline's board."""
+    return column_id_of(deal.status, deal.stage.id if deal.stage else None, pipeline)
+
+
+def column_id_of(status: str, stage_id: str | None, pipeline: Pipeline) -> str:
+    """The column of a deal with this status and stage (the same rule as ``column_filter``)."""
     stage_ids = {s.id for s in pipeline.stages if s.id}
-    stage_id = deal.stage.id if deal.stage else None
     if _has_outcome_stages(pipeline):
-        return stage_id if stage_id in stage_ids else OTHER_COLUMN
-    if deal.status == WON:
+        return stage_id if stage_id and stage_id in stage_ids else OTHER_COLUMN
+    if status == WON:
         return WON_COLUMN
-    if deal.status == LOST:
+    if status == LOST:
         return LOST_COLUMN
-    if deal.status == OPEN and stage_id in stage_ids:
+    if status == OPEN and stage_id and stage_id in stage_ids:
         return stage_id
     return OTHER_COLUMN  # a deleted stage or a status DealDesk does not know
 
@@ -205,14 +210,29 @@ def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_
             f"{connection.label} has no pipeline {pipeline_id!r}.", code="unknown_pipeline"
         )
     columns = [*empty_columns(pipeline), BoardColumn(OTHER_COLUMN, "Other stages", OTHER_COLUMN)]
-    for column in columns:
-        read = selectors.pipeline_column(
-            connection=connection,
-            pipeline_id=pipeline.id,
-            where=column_filter(column, pipeline),
-            cards=cards,
-        )
-        column.deals, column.total_count, column.money = read.deals, read.count, read.totals
+    by_id = {column.id: column for column in columns}
+    counts: dict[str, int] = {}
+    sums: dict[str, dict[str, Decimal]] = {}
+    for group in selectors.pipeline_groups(connection=connection, pipeline_id=pipeline.id):
+        column_id = column_id_of(group.status, group.stage_id, pipeline)
+        counts[column_id] = counts.get(column_id, 0) + group.count
+        if group.total is not None and group.currency:
+            per_currency = sums.setdefault(column_id, {})
+            per_currency[group.currency] = per_currency.get(group.currency, Decimal(0)) + Decimal(
+                group.total
+            )
+    for column_id, column in by_id.items():
+        column.total_count = counts.get(column_id, 0)
+        column.money = [
+            Money(amount, cur) for cur, amount in sorted(sums.get(column_id, {}).items())
+        ]
+        if column.total_count:
+            column.deals = selectors.pipeline_cards(
+                connection=connection,
+                pipeline_id=pipeline.id,
+                where=column_filter(column, pipeline),
+                cards=cards,
+            )
     if not columns[-1].count:
         columns.pop()  # no deal in a deleted stage or an unknown status
     truncated = any(column.hidden_count for column in columns)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import F, OrderBy, Q, QuerySet, Sum
+from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum
 from django.utils import timezone
 
 from dealdesk.connections.models import Connection
@@ -208,29 +208,41 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
 
 
 @dataclass(frozen=True)
-class ColumnSlice:
-    """One board column read from the store: its newest cards, and its count and totals over
-    every deal in it (not only the cards shown)."""
+class PipelineGroup:
+    """Deals of one pipeline sharing a status, a stage and a currency: how many, and their sum."""
 
-    deals: list[Deal]
+    status: str
+    stage_id: str
+    currency: str
     count: int
-    totals: list[Money]
+    total: Decimal | None
 
 
-def pipeline_column(
-    *, connection: Connection, pipeline_id: str, where: Q, cards: int
-) -> ColumnSlice:
-    """The deals of one pipeline matching ``where``: the ``cards`` most recently updated."""
+def pipeline_groups(*, connection: Connection, pipeline_id: str) -> list[PipelineGroup]:
+    """Every count and total a board needs, in one grouped query over the covering index
+    ``sync_deal_pipeline``."""
+    rows = (
+        SyncedDeal.objects.filter(connection=connection, pipeline_id=pipeline_id, deleted=False)
+        .order_by()
+        .values("status", "stage_id", "value_currency")
+        .annotate(count=Count("pk"), total=Sum("value_amount"))
+    )
+    return [
+        PipelineGroup(
+            row["status"], row["stage_id"], row["value_currency"], row["count"], row["total"]
+        )
+        for row in rows
+    ]
+
+
+def pipeline_cards(*, connection: Connection, pipeline_id: str, where: Q, cards: int) -> list[Deal]:
+    """The ``cards`` most recently updated deals of one pipeline matching ``where``."""
     rows = SyncedDeal.objects.filter(
         where, connection=connection, pipeline_id=pipeline_id, deleted=False
     )
     ids = list(rows.order_by(*ORDERINGS["-updated"]).values_list("pk", flat=True)[:cards])
     by_pk = SyncedDeal.objects.in_bulk(ids)
-    return ColumnSlice(
-        deals=[deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk],
-        count=rows.count(),
-        totals=money_totals_of(rows),
-    )
+    return [deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk]
 
 
 def deals_of_pipeline(

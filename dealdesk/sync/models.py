@@ -51,7 +51,20 @@ class SyncedDeal(models.Model):
         ]
         indexes = [
             models.Index(fields=["deleted", "-upstream_updated_at"], name="sync_deal_recent"),
-            models.Index(fields=["connection", "pipeline_id", "deleted"], name="sync_deal_board"),
+            # The board: every column's count and totals from the index alone.
+            models.Index(
+                fields=[
+                    "connection",
+                    "pipeline_id",
+                    "deleted",
+                    "status",
+                    "stage_id",
+                    "upstream_updated_at",
+                    "value_currency",
+                    "value_amount",
+                ],
+                name="sync_deal_pipeline",
+            ),
             # Covers what a list reads over every matching deal (count, totals, the sort that
             # picks a page's ids) so it scans this index, not 10,000s of wide rows.
             models.Index(
