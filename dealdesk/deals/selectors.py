@@ -243,15 +243,3 @@ def pipeline_cards(*, connection: Connection, pipeline_id: str, where: Q, cards:
     ids = list(rows.order_by(*ORDERINGS["-updated"]).values_list("pk", flat=True)[:cards])
     by_pk = SyncedDeal.objects.in_bulk(ids)
     return [deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk]
-
-
-def deals_of_pipeline(
-    *, connection: Connection, pipeline_id: str, limit: int
-) -> tuple[list[Deal], bool]:
-    """The pipeline's deals, most recently updated first (at most ``limit``), and whether
-    there were more."""
-    rows = SyncedDeal.objects.filter(
-        connection=connection, pipeline_id=pipeline_id, deleted=False
-    ).order_by(*ORDERINGS["-updated"])
-    found = [deal_from_row(row) for row in rows[: limit + 1]]
-    return found[:limit], len(found) > limit

@@ -121,16 +121,6 @@ def _release(connection: Connection, owner: str) -> None:
     )
 
 
-def sync_is_running(connection: Connection) -> bool:
-    state = SyncState.objects.filter(connection=connection).first()
-    return bool(
-        state
-        and state.lock_owner
-        and state.lock_expires_at
-        and state.lock_expires_at > timezone.now()
-    )
-
-
 # --- Quota -------------------------------------------------------------------------------------
 
 
