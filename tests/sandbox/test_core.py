@@ -147,7 +147,9 @@ def test_control_paths_are_not_logged(fake_server, fake_sandbox):
 
 
 def test_latency_delays_each_call_but_concurrent_calls_overlap(fake_server, fake_sandbox):
-    fake_sandbox.set_latency("stora", 300)
+    # 1 s each: two calls one after the other take 2 s, overlapping ones well under that, with
+    # room for a loaded machine's thread start-up.
+    fake_sandbox.set_latency("stora", 1000)
     durations: list[float] = []
 
     def timed_call() -> None:
@@ -164,9 +166,9 @@ def test_latency_delays_each_call_but_concurrent_calls_overlap(fake_server, fake
     total = time.monotonic() - started
 
     assert len(durations) == 2
-    assert all(duration >= 0.3 for duration in durations)
-    assert total < 0.6
-    assert get(fake_server, "/nodestash/deals").elapsed.total_seconds() < 0.3
+    assert all(duration >= 1.0 for duration in durations)
+    assert total < 1.8
+    assert get(fake_server, "/nodestash/deals").elapsed.total_seconds() < 0.9  # not delayed
 
 
 def test_fail_next_answers_the_next_n_requests_with_the_chosen_failure(fake_server, fake_sandbox):
