@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 OPEN, WON, LOST = "open", "won", "lost"
 STATUSES = (OPEN, WON, LOST)
@@ -105,6 +105,17 @@ class LineItem:
     quantity: int | None = None
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """A deal's next open activity, as the store computed it from the synced activities;
+    ``planned`` False: the deal has none."""
+
+    planned: bool
+    subject: str = ""
+    kind: str = ""
+    due_date: dt.date | None = None
+
+
 @dataclass
 class Deal:
     connection_slug: str
@@ -137,6 +148,9 @@ class Deal:
     # Fields this answer did not carry (a vendor's list leaves some out): a store keeps what it
     # knew of them instead of clearing them.
     absent: frozenset[str] = frozenset()
+    # Filled from the store only (never from a vendor's answer); None: its source keeps no
+    # activities, or they are not synced yet.
+    next_step: NextStep | None = None
 
     @property
     def key(self) -> str:
@@ -494,3 +508,77 @@ class WebhookReceiver(Protocol):
 
 def supports_webhooks(adapter: object) -> bool:
     return callable(getattr(adapter, "verify_webhook", None))
+
+
+# --- Activities (a capability: only adapters that implement ``ActivitySource``) -------------
+
+NOTE, TASK = "note", "task"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One entry of a deal's timeline upstream: a note, task, call, meeting, email…
+
+    ``kind`` is the vendor's activity type, an unknown one kept verbatim. ``due_date`` is the
+    day it is due (a due time, when the vendor has one, is not kept).
+    """
+
+    id: str
+    deal_id: str | None
+    kind: str
+    subject: str
+    body: str | None = None
+    is_done: bool = False
+    due_date: dt.date | None = None
+    completed_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def kind_label(self) -> str:
+        return humanise(self.kind)
+
+    @property
+    def is_open_step(self) -> bool:
+        """Something still to do (a note is never a step)."""
+        return self.kind != NOTE and not self.is_done
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    activities: tuple[Activity, ...]
+    next_cursor: str | None  # opaque to callers; None at the end
+    # The order of the pages: "updated_at" (most recently changed first, so a poll can stop at
+    # what it has seen) or "created_at" (newest first: changes to older ones are not seen).
+    order: str = "updated_at"
+
+
+class ActivitySource(Protocol):
+    """An adapter whose vendor keeps activities on deals (``supports_activities`` tells)."""
+
+    @property
+    def last_request_id(self) -> str: ...
+
+    def list_activities(self, *, cursor: str | None, limit: int) -> ActivityPage:
+        """Every activity of the account, most recently changed first where the vendor
+        allows it (``ActivityPage.order``)."""
+
+    def create_activity(
+        self,
+        *,
+        deal_id: str,
+        kind: str,
+        subject: str,
+        body: str | None,
+        due_date: dt.date | None,
+        idempotency_key: str,
+    ) -> Activity: ...
+
+    def complete_activity(self, activity: Activity, *, idempotency_key: str) -> Activity:
+        """Mark ``activity`` done; the answer is the activity as the vendor now has it (a
+        fallback may give it a new id)."""
+
+
+def supports_activities(adapter: object) -> TypeGuard[ActivitySource]:
+    """An adapter instance or class."""
+    return callable(getattr(adapter, "list_activities", None))

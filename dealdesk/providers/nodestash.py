@@ -27,6 +27,8 @@ from dealdesk.providers.base import (
     OPEN,
     QUOTA_SPENT,
     WON,
+    Activity,
+    ActivityPage,
     AuthenticationFailed,
     Choice,
     Conflict,
@@ -84,7 +86,27 @@ N_A8 = Assumption(
     "DealDesk follows each cursor with the page size it was issued with (pages may come back "
     "shorter or longer than asked)",
 )
-ASSUMPTIONS = (N_A1, N_A8)
+# N-A9: activities are updated with a partial ``PATCH /activities/{id}`` (§20), so "mark done"
+# sends ``{"is_done": true}``. Fallback when nodestash refuses the verb (405): the activity is
+# created again as done (a documented POST) and the open one deleted (its id changes).
+N_A9_ACTIVITY_PATCH = {"is_done": True}
+N_A9 = Assumption(
+    "N-A9",
+    "activity update (PATCH)",
+    "DealDesk marks a task done by creating it again as done and deleting the open one",
+)
+# N-A10: ``GET /activities`` sorts by ``-updated_at`` like deals (§20 shows only -created_at), so
+# the sync polls activities most recently changed first and stops at what it has seen. Fallback
+# on a 400 on ``sort``: newest created first; an activity changed in nodestash itself (a task
+# done there) then shows after the next full resync.
+N_A10_ACTIVITY_SORT = "-updated_at"
+N_A10_FALLBACK_SORT = "-created_at"
+N_A10 = Assumption(
+    "N-A10",
+    "activities sorted by update",
+    "DealDesk reads new activities only; one changed in nodestash shows after the next full resync",
+)
+ASSUMPTIONS = (N_A1, N_A8, N_A9, N_A10)
 
 # --- Plain vendor facts -------------------------------------------------------------------------
 
@@ -93,6 +115,8 @@ STAGES_CURSOR = "stages:"  # our cursor over several stage_id queries (won and l
 # Path ids must match their prefix, "dl_" for deals (§1, CONFIRMED); a crafted id never reaches a
 # URL path.
 DEAL_ID_PATTERN = re.compile(r"dl_[A-Za-z0-9]{1,64}")
+ACTIVITY_ID_PATTERN = re.compile(r"act_[A-Za-z0-9]{1,64}")
+MAX_SUBJECT_LENGTH = 500  # a longer subject is cut, never refused after the user typed it
 PAGE_LIMIT = 100  # the documented maximum; always sent (§14 pitfall 3)
 MAX_REFERENCE_PAGES = 20
 DEFAULT_BURST_LIMIT = 5  # Free plan; replaced by X-RateLimit-Burst-Limit once seen (§11)
@@ -115,6 +139,10 @@ NODESTASH_TO_FIELD = {
     "expected_close_date": "expected_close_date",
     N_A4_STAGE_FIELD: "stage",
     "cursor": "cursor",  # a list query's cursor (N-A8)
+    "sort": "sort",  # a list query's sort (N-A10)
+    "subject": "subject",  # activities (§20)
+    "due_date": "due_date",
+    "body": "body",
 }
 SORT_UPSTREAM = {
     "-updated_at": "-updated_at",
@@ -882,3 +910,113 @@ class NodestashAdapter:
                 connection_label=self.label,
             )
         return self._patch(deal.id, {"stage_id": target}, ref, idempotency_key)
+
+    # --- Activities (§20) -----------------------------------------------------------------------
+
+    def list_activities(self, *, cursor: str | None, limit: int) -> ActivityPage:
+        """One page of the workspace's activities, most recently changed first (N-A10), or
+        newest first once that sort was refused."""
+        sort = N_A10_FALLBACK_SORT if self.assumptions.fell_back(N_A10) else N_A10_ACTIVITY_SORT
+        params: dict[str, Any] = {"sort": sort, "limit": max(1, min(PAGE_LIMIT, int(limit)))}
+        if cursor:
+            params["cursor"] = cursor
+        try:
+            items, next_cursor = self._many(self._request("GET", "/activities", params=params))
+        except ValidationFailed as error:
+            if sort == N_A10_FALLBACK_SORT or "sort" not in error.field_errors:
+                raise
+            self.assumptions.fall_back(N_A10, f"{error.status or 400} on sort={sort}")
+            return self.list_activities(cursor=None, limit=limit)
+        if sort == N_A10_ACTIVITY_SORT:
+            self.assumptions.held(N_A10)
+        order = "updated_at" if sort == N_A10_ACTIVITY_SORT else "created_at"
+        return ActivityPage(tuple(map(_activity, items)), next_cursor, order=order)
+
+    def create_activity(
+        self,
+        *,
+        deal_id: str,
+        kind: str,
+        subject: str,
+        body: str | None,
+        due_date: dt.date | None,
+        idempotency_key: str,
+    ) -> Activity:
+        self._deal_path(deal_id)  # a crafted id is never sent
+        payload: dict[str, Any] = {
+            "type": kind,
+            "subject": subject[:MAX_SUBJECT_LENGTH],
+            "deal_id": deal_id,
+        }
+        if body:
+            payload["body"] = body
+        if due_date is not None:
+            payload["due_date"] = due_date.isoformat()
+        return self._post_activity(payload, idempotency_key)
+
+    def _post_activity(self, payload: dict[str, Any], idempotency_key: str) -> Activity:
+        response = self._request(
+            "POST",
+            "/activities",
+            json=payload,
+            idempotency_key=idempotency_key if N_A6_IDEMPOTENT_PATCH else None,
+        )
+        return _activity(self._one(response))
+
+    def complete_activity(self, activity: Activity, *, idempotency_key: str) -> Activity:
+        path = self._activity_path(activity.id)
+        if self.assumptions.fell_back(N_A9):
+            return self._complete_by_recreating(activity, idempotency_key)
+        try:
+            response = self._request(
+                "PATCH", path, json=N_A9_ACTIVITY_PATCH, idempotency_key=idempotency_key
+            )
+        except Unavailable as error:
+            if error.status != 405:
+                raise
+            self.assumptions.fall_back(N_A9, "405 on PATCH /activities/{id}")
+            return self._complete_by_recreating(activity, idempotency_key)
+        self.assumptions.held(N_A9)
+        return _activity(self._one(response))
+
+    def _complete_by_recreating(self, activity: Activity, idempotency_key: str) -> Activity:
+        """N-A9 fallback: the same activity created as done, then the open one deleted."""
+        current = _activity(self._one(self._request("GET", self._activity_path(activity.id))))
+        payload: dict[str, Any] = {
+            "type": current.kind,
+            "subject": current.subject,
+            "deal_id": current.deal_id,
+            "is_done": True,
+        }
+        if current.body:
+            payload["body"] = current.body
+        if current.due_date:
+            payload["due_date"] = current.due_date.isoformat()
+        done = self._post_activity(payload, idempotency_key)
+        self._request("DELETE", self._activity_path(activity.id))
+        return done
+
+    def _activity_path(self, activity_id: str) -> str:
+        if ACTIVITY_ID_PATTERN.fullmatch(str(activity_id)) is None:
+            raise NotFound(
+                f"Not found in {self.label}.",
+                connection_label=self.label,
+                code="invalid_activity_id",
+            )
+        return f"/activities/{quote(str(activity_id), safe='')}"
+
+
+def _activity(raw: dict[str, Any]) -> Activity:
+    """An activity's attributes (§20); odd types never crash the parse."""
+    return Activity(
+        id=str(raw["id"]),
+        deal_id=_text(raw.get("deal_id")),
+        kind=_text(raw.get("type")) or "custom",
+        subject=raw["subject"] if isinstance(raw.get("subject"), str) else "",
+        body=_text(raw.get("body")),
+        is_done=raw.get("is_done") is True,
+        due_date=_date(raw.get("due_date")),
+        completed_at=parse_timestamp(raw.get("completed_at")),
+        created_at=parse_timestamp(raw.get("created_at")),
+        updated_at=parse_timestamp(raw.get("updated_at")),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dealdesk.providers.base import ConnectionInfo, Provider
+from dealdesk.providers.base import ConnectionInfo, Provider, supports_activities
 from dealdesk.providers.nodestash import NodestashAdapter
 from dealdesk.providers.stora import StoraAdapter
 
@@ -59,3 +59,10 @@ def deal_id_is_valid(provider: str, deal_id: str) -> bool:
     ``Provider.is_deal_id`` (no adapter is built: no key is decrypted)."""
     spec = PROVIDERS.get(provider)
     return spec is not None and spec.adapter.is_deal_id(str(deal_id))
+
+
+def activities_supported(provider: str) -> bool:
+    """Whether ``provider``'s adapter reads and writes activities (``ActivitySource``), by its
+    class (no adapter is built: no key is decrypted)."""
+    spec = PROVIDERS.get(provider)
+    return spec is not None and supports_activities(spec.adapter)

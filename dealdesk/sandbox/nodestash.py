@@ -89,6 +89,8 @@ VARIANTS = frozenset(
     {
         "include_enveloped",  # N-A1: included objects come as {id, type, attributes}
         "cursor_bound_to_limit",  # N-A8: a cursor must be followed with the limit it came with
+        "activity_patch_405",  # N-A9: activities cannot be PATCHed (405)
+        "activity_sort_created_only",  # N-A10: activities sort by created_at only
     }
 )
 _INCLUDE_TYPES = {
@@ -908,7 +910,10 @@ class NodestashSimulator:
             if is_done not in ("true", "false"):
                 raise _validation("is_done", 'Expected "true" or "false"')
             activities = [a for a in activities if a.get("is_done") is (is_done == "true")]
-        activities = self._sorted(request, activities, ACTIVITY_SORTS)
+        sorts = ACTIVITY_SORTS
+        if "activity_sort_created_only" in self.variants:
+            sorts = ("created_at",)
+        activities = self._sorted(request, activities, sorts)
         return self._paginate(request, activities, "activity", default_limit=DEFAULT_ACTIVITY_LIMIT)
 
     def _get_activity(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
@@ -938,6 +943,8 @@ class NodestashSimulator:
         return 201, {"data": _resource("activity", copy.deepcopy(activity))}
 
     def _update_activity(self, request: SandboxRequest, object_id: str) -> dict[str, Any]:
+        if "activity_patch_405" in self.variants:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "PATCH is not allowed here")
         activity = self._activity(object_id)
         changes = self._validated_activity_changes(self._object_body(request))
         if changes:
