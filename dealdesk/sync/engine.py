@@ -11,6 +11,10 @@ worker or shell started it) and does, in order:
    even when the vendor's copy is older, and drops deals the vendor no longer has.
 4. **Incremental poll** otherwise: pages "most recently updated first" until a deal is older
    than the high-water mark (deals sharing that timestamp are read again: the overlap).
+5. **Activities**, for a vendor that keeps them (``ActivitySource``), once the deals are in:
+   a resumable walk of every activity first (again after each full walk of the deals, which
+   drops the ones gone upstream), then the same kind of poll down to the newest change seen.
+   The deals whose activities changed get their next step recomputed (``activity_store.py``).
 
 Every upstream call goes through the transport with ``sync_priority``: at most the configured
 share of each rate window, waiting for room instead of failing. A vendor 429 pauses the
@@ -24,6 +28,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -37,6 +42,9 @@ from dealdesk.connections.models import Connection
 from dealdesk.deals.problems import problem_kind
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
+    Activity,
+    ActivityPage,
+    ActivitySource,
     AuthenticationFailed,
     Conflict,
     DailyQuota,
@@ -48,9 +56,15 @@ from dealdesk.providers.base import (
     RateLimited,
     ReferenceData,
     ValidationFailed,
+    supports_activities,
 )
 from dealdesk.providers.http import counting_calls, key_fingerprint, sync_priority
-from dealdesk.sync.models import ReferenceItem, SyncedDeal, SyncState
+from dealdesk.sync.activity_store import (
+    activities_drop_unseen,
+    activities_save,
+    next_steps_refresh,
+)
+from dealdesk.sync.models import ReferenceItem, SyncedActivity, SyncedDeal, SyncState
 from dealdesk.sync.store import (
     deal_mark_deleted,
     deals_save,
@@ -67,6 +81,9 @@ WALK_VERIFY_MAX = 25  # deals a walk did not see are confirmed gone one by one, 
 DEFAULT_PAUSE_SECONDS = 60  # after a 429 without a usable reset
 REFERENCE_RETRY_FLOOR = 60  # an unknown stage refreshes reference data at most this often
 INCREMENTAL_MAX_PAGES = 50
+# Deals stored without a next step yet (new ones) are computed one by one up to this many;
+# more recompute the whole connection in one pass.
+NEXT_STEP_BATCH = 500
 
 
 @dataclass
@@ -81,6 +98,8 @@ class SyncReport:
     deleted: int = 0
     done: bool = True  # False: a backfill or walk continues in the next run
     error: str = ""
+    activity_pages: int = 0
+    activities_saved: int = 0
     paused_until: dt.datetime | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -277,6 +296,17 @@ class _Run:
         self.report.pages += 1
         return list(page.deals), page.next_cursor, page.total
 
+    def activity_page(self, source: ActivitySource, cursor: str | None) -> ActivityPage:
+        self.check_budget()
+        with counting_calls() as tally:
+            try:
+                page = source.list_activities(cursor=cursor, limit=PAGE_SIZE)
+            finally:
+                self.spend(tally.calls)
+        self.report.pages += 1
+        self.report.activity_pages += 1
+        return page
+
 
 class _Restart(Exception):
     """Reference data changed mid-page: parse the page again with it."""
@@ -351,6 +381,7 @@ def _forget_another_account(connection: Connection, state: SyncState) -> None:
     if state.account_fingerprint:
         with transaction.atomic():
             SyncedDeal.objects.filter(connection=connection).delete()
+            SyncedActivity.objects.filter(connection=connection).delete()
             ReferenceItem.objects.filter(connection=connection).delete()
         state.backfill_cursor = state.walk_cursor = ""
         state.backfill_done = False
@@ -361,6 +392,8 @@ def _forget_another_account(connection: Connection, state: SyncState) -> None:
         state.walk_started_at = None
         state.last_walk_at = None
         state.reference_synced_at = None
+        _activities_walk_again(state)
+        state.activity_high_water = None
         state.state = SyncState.State.NEVER
     state.account_fingerprint = fingerprint
     state.save()
@@ -375,6 +408,9 @@ def _steps(run: _Run) -> None:
         _walk(run)
     else:
         _incremental(run)
+    adapter = run.adapter
+    if supports_activities(adapter):
+        _activities(run, adapter)
 
 
 def _walk_due(state: SyncState) -> bool:
@@ -446,6 +482,7 @@ def _walk(run: _Run) -> None:
     if state.walk_started_at is None:
         state.walk_started_at = timezone.now()
         state.walk_cursor = ""
+        _activities_walk_again(state)  # a full resync reads activities again too
         state.save()
     while True:
         deals, next_cursor, _total = run.page(state.walk_cursor or None)
@@ -494,6 +531,99 @@ def _drop_unseen(run: _Run) -> None:
         deals_save(
             run.connection, [deal], authoritative=True, walk_started_at=state.walk_started_at
         )
+
+
+# --- Activities --------------------------------------------------------------------------------
+
+
+def _activities_walk_again(state: SyncState) -> None:
+    state.activity_walk_done = False
+    state.activity_walk_started_at = None
+    state.activity_cursor = ""
+
+
+def _activities(run: _Run, source: ActivitySource) -> None:
+    state = run.state
+    if not state.activity_walk_done:
+        _activity_walk(run, source)
+    else:
+        _activity_poll(run, source)
+    pending = SyncedDeal.objects.filter(
+        connection=run.connection, deleted=False, next_step_state=""
+    )
+    new_ids = list(pending.values_list("upstream_id", flat=True)[: NEXT_STEP_BATCH + 1])
+    if len(new_ids) > NEXT_STEP_BATCH:
+        next_steps_refresh(run.connection)
+    elif new_ids:
+        next_steps_refresh(run.connection, new_ids)
+
+
+def _activity_mark(page: ActivityPage) -> Callable[[Activity], dt.datetime | None]:
+    """What the poll stops at: the time the page is sorted by (N-A10 or its fallback)."""
+    if page.order == "created_at":
+        return lambda activity: activity.created_at
+    return lambda activity: activity.updated_at
+
+
+def _raise_activity_high_water(state: SyncState, page: ActivityPage, kept: list[Activity]) -> None:
+    mark = _activity_mark(page)
+    newest = max((m for m in map(mark, kept) if m is not None), default=None)
+    if newest and (state.activity_high_water is None or newest > state.activity_high_water):
+        state.activity_high_water = newest
+
+
+def _activity_walk(run: _Run, source: ActivitySource) -> None:
+    """Every activity, page by page (resumable); then the ones not seen are gone, and every
+    deal's next step is computed afresh."""
+    state = run.state
+    if state.activity_walk_started_at is None:
+        state.activity_walk_started_at = timezone.now()
+        state.activity_cursor = ""
+        state.save()
+    started = state.activity_walk_started_at
+    while True:
+        page = run.activity_page(source, state.activity_cursor or None)
+        with transaction.atomic():
+            activities_save(run.connection, page.activities, walk_started_at=started)
+            run.report.activities_saved += len(page.activities)
+            _raise_activity_high_water(state, page, list(page.activities))
+            state.activity_cursor = page.next_cursor or ""
+            state.save()
+        if not page.next_cursor:
+            break
+    activities_drop_unseen(run.connection, started)
+    _activities_walk_again(state)
+    state.activity_walk_done = True
+    state.save()
+    next_steps_refresh(run.connection)
+
+
+def _activity_poll(run: _Run, source: ActivitySource) -> None:
+    """Most recently changed first, down to the high-water mark (inclusive: the overlap)."""
+    state = run.state
+    mark = state.activity_high_water
+    cursor: str | None = None
+    touched: set[str] = set()
+    for _ in range(INCREMENTAL_MAX_PAGES):
+        page = run.activity_page(source, cursor)
+        moment = _activity_mark(page)
+        fresh = [
+            a
+            for a in page.activities
+            if mark is None or moment(a) is None or moment(a) >= mark  # type: ignore[operator]
+        ]
+        with transaction.atomic():
+            touched |= activities_save(run.connection, fresh)
+            run.report.activities_saved += len(fresh)
+            _raise_activity_high_water(state, page, fresh)
+            state.save()
+        cursor = page.next_cursor
+        if len(fresh) < len(page.activities) or not cursor:
+            break
+    else:
+        _activities_walk_again(state)  # more changed than a run reads: walk them all again
+        state.save()
+    next_steps_refresh(run.connection, touched, announce=True)
 
 
 # --- Failures ----------------------------------------------------------------------------------

@@ -11,6 +11,12 @@ from django.db import models
 from dealdesk.connections.models import Connection
 
 
+class NextStepState(models.TextChoices):
+    UNTRACKED = "", "Not tracked"  # a vendor without activities, or not synced yet
+    NONE = "none", "No next step"
+    PLANNED = "planned", "Planned"
+
+
 class SyncedDeal(models.Model):
     """One deal as last seen upstream. The indexed columns serve lists, filters, sorts, totals
     and the board; ``payload`` holds the whole ``Deal`` for the detail page."""
@@ -42,6 +48,12 @@ class SyncedDeal(models.Model):
     deleted = models.BooleanField(default=False)
     payload = models.JSONField(default=dict)  # the ``Deal`` dataclass (store.deal_to_payload)
     raw = models.JSONField(default=dict)  # the vendor's JSON, as the adapter kept it
+    # The deal's next step, denormalised from its synced activities (``activity_store.py``) so
+    # lists and boards show it, and filter on it, without reading activities.
+    next_step_state = models.CharField(max_length=8, blank=True, choices=NextStepState.choices)
+    next_step_due = models.DateField(null=True)
+    next_step_subject = models.CharField(max_length=300, blank=True)
+    next_step_kind = models.CharField(max_length=20, blank=True)
 
     class Meta:
         constraints = [
@@ -81,10 +93,50 @@ class SyncedDeal(models.Model):
                 ],
                 name="sync_deal_list",
             ),
+            # The list's "No next step" filter.
+            models.Index(
+                fields=["connection", "deleted", "status", "next_step_state"],
+                name="sync_deal_next_step",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.upstream_id})"
+
+
+class SyncedActivity(models.Model):
+    """One activity (note, task, call, meeting…) of a deal as last seen upstream, for vendors
+    that keep them (``providers.base.ActivitySource``)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    upstream_id = models.CharField(max_length=100)
+    deal_id = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=20)
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    is_done = models.BooleanField(default=False)
+    due_date = models.DateField(null=True)
+    completed_at = models.DateTimeField(null=True)
+    upstream_created_at = models.DateTimeField(null=True)
+    upstream_updated_at = models.DateTimeField(null=True)
+    synced_at = models.DateTimeField()
+    walk_seen_at = models.DateTimeField(null=True)  # the activity walk that last saw it
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "upstream_id"], name="sync_activity_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["connection", "deal_id", "deleted", "is_done"], name="sync_activity_deal"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.upstream_id}"
 
 
 class ReferenceItem(models.Model):
@@ -151,6 +203,12 @@ class SyncState(models.Model):
     last_walk_at = models.DateTimeField(null=True)
     walk_requested = models.BooleanField(default=False)
     reference_synced_at = models.DateTimeField(null=True)
+    # Activities (vendors that keep them): a resumable walk of every activity, then polls down
+    # to the newest ``updated_at`` seen; a full resync walks them again.
+    activity_cursor = models.CharField(max_length=500, blank=True)
+    activity_walk_done = models.BooleanField(default=False)
+    activity_walk_started_at = models.DateTimeField(null=True)
+    activity_high_water = models.DateTimeField(null=True)
     reference_calls = models.IntegerField(default=0)  # what the last reference refresh cost
     last_success_at = models.DateTimeField(null=True)
     last_attempt_at = models.DateTimeField(null=True)

@@ -25,13 +25,14 @@ from dealdesk.providers.base import (
     Deal,
     LineItem,
     Money,
+    NextStep,
     Pipeline,
     Ref,
     ReferenceData,
     Stage,
     parse_timestamp,
 )
-from dealdesk.sync.models import DealChange, ReferenceItem, SyncedDeal
+from dealdesk.sync.models import DealChange, NextStepState, ReferenceItem, SyncedDeal
 
 MAX_TEXT = 500  # stored columns are bounded; the payload keeps the whole (parsed) value
 MAX_RAW_BYTES = 64 * 1024  # a vendor body larger than this is not kept verbatim
@@ -158,7 +159,15 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
 
 
 def deal_from_row(row: SyncedDeal) -> Deal:
-    return deal_from_payload(row.payload, row.raw)
+    deal = deal_from_payload(row.payload, row.raw)
+    if row.next_step_state:
+        deal.next_step = NextStep(
+            planned=row.next_step_state == NextStepState.PLANNED,
+            subject=row.next_step_subject,
+            kind=row.next_step_kind,
+            due_date=row.next_step_due,
+        )
+    return deal
 
 
 # --- Deals -----------------------------------------------------------------------------------
