@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("deals/", include("dealdesk.deals.urls")),
+    path("deals/", include("dealdesk.timeline.urls")),  # a deal's notes and tasks
     path("board/", include("dealdesk.board.urls")),
     path("views/", include("dealdesk.listtools.urls")),
     path("", include("dealdesk.sync.urls")),  # vendor webhooks and the live-changes feed

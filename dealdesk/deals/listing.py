@@ -26,6 +26,7 @@ class DealFilters:
     stage: str = ""  # "" | stage id (only meaningful with a single source)
     sort: str = "-updated"  # -updated | updated | name | -name | value | -value
     stale: bool = False  # only open deals idle past their stage's threshold (``stale.py``)
+    no_next_step: bool = False  # only open deals whose source keeps activities and has none
 
     @classmethod
     def from_querydict(cls, data) -> DealFilters:
@@ -38,6 +39,7 @@ class DealFilters:
         status = text("status", 10)
         sort = text("sort", 10)
         stale = text("stale", 5).lower() in ("1", "true", "on", "yes")
+        no_next_step = text("no_next_step", 5).lower() in ("1", "true", "on", "yes")
         return cls(
             q=text("q", 200),
             status=status if status in STATUSES else "",
@@ -45,6 +47,7 @@ class DealFilters:
             stage=_token(text("stage", 100)),
             sort=sort if sort in SORTS else "-updated",
             stale=stale,
+            no_next_step=no_next_step,
         )
 
     def to_querystring(self, **overrides: Any) -> str:

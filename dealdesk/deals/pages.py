@@ -20,9 +20,10 @@ from dealdesk.deals.roles import can_edit_deals
 from dealdesk.deals.templatetags.deal_format import field_text, input_value
 from dealdesk.providers.base import EditableField, NotFound, ProviderError
 from dealdesk.sync.health import synced_ago
+from dealdesk.timeline.selectors import deal_timeline
 
 DETAIL = "deals/detail.html"
-LIST_KEYS = ("q", "status", "source", "stage", "sort", "stale", "page")
+LIST_KEYS = ("q", "status", "source", "stage", "sort", "stale", "no_next_step", "page")
 
 
 # --- List -----------------------------------------------------------------------------------
@@ -82,6 +83,12 @@ def detail_context(request: HttpRequest, detail: services.DealDetail, **extra: A
         "field_names": [field.name for field in detail.fields],
         "actions": detail.actions,
         "history": detail.history,
+        "timeline": deal_timeline(
+            connection_slug=detail.connection.slug,
+            provider=detail.connection.provider,
+            deal_id=deal.id,
+            history=detail.history,
+        ),
         "connection": detail.connection,
         "can_edit": can_edit_deals(request.user),
         "back_query": back_query(request),

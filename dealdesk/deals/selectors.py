@@ -22,7 +22,7 @@ from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
 from dealdesk.sync.health import SyncHealth, sync_health
-from dealdesk.sync.models import SyncedDeal, SyncState
+from dealdesk.sync.models import NextStepState, SyncedDeal, SyncState
 from dealdesk.sync.store import deal_from_row, reference_load
 
 MAX_PAGE_SIZE = 100
@@ -149,6 +149,8 @@ def deal_queryset(
         rows = rows.filter(stage_id=filters.stage)
     if filters.stale:
         rows = rows.filter(_stale_q(stale_thresholds(), connections, now or timezone.now()))
+    if filters.no_next_step:  # computed from the synced activities (sync/activity_store.py)
+        rows = rows.filter(status=OPEN, next_step_state=NextStepState.NONE)
     return rows.order_by(*ORDERINGS.get(filters.sort, ORDERINGS["-updated"]))
 
 
