@@ -232,6 +232,11 @@ DEALDESK_SYNC_FULL_WALK_INTERVAL = config.env_int(
 DEALDESK_SYNC_REFERENCE_INTERVAL = config.env_int(
     "DEALDESK_SYNC_REFERENCE_INTERVAL", default=900, minimum=30
 )
+# Activities (notes, tasks…) of a vendor that keeps them are polled at most this often (each
+# poll is one more call; a note or task added through DealDesk is in the store at once).
+DEALDESK_SYNC_ACTIVITY_INTERVAL = config.env_int(
+    "DEALDESK_SYNC_ACTIVITY_INTERVAL", default=30, minimum=0
+)
 # Pages show an alert for a source whose last successful sync is older than this.
 DEALDESK_SYNC_LAG_ALERT = config.env_int("DEALDESK_SYNC_LAG_ALERT", default=120, minimum=10)
 # Page views start the sync chains themselves (off in the test suite, which syncs explicitly).

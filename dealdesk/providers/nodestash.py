@@ -992,7 +992,8 @@ class NodestashAdapter:
             payload["body"] = current.body
         if current.due_date:
             payload["due_date"] = current.due_date.isoformat()
-        done = self._post_activity(payload, idempotency_key)
+        # Its own key, derived from the action's: a replay of this action replays this POST.
+        done = self._post_activity(payload, f"{idempotency_key}-done")
         self._request("DELETE", self._activity_path(activity.id))
         return done
 

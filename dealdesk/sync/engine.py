@@ -13,7 +13,8 @@ worker or shell started it) and does, in order:
    than the high-water mark (deals sharing that timestamp are read again: the overlap).
 5. **Activities**, for a vendor that keeps them (``ActivitySource``), once the deals are in:
    a resumable walk of every activity first (again after each full walk of the deals, which
-   drops the ones gone upstream), then the same kind of poll down to the newest change seen.
+   drops the ones gone upstream), then the same kind of poll down to the newest change seen,
+   at most every ``DEALDESK_SYNC_ACTIVITY_INTERVAL`` seconds (so most deal polls stay one call).
    The deals whose activities changed get their next step recomputed (``activity_store.py``).
 
 Every upstream call goes through the transport with ``sync_priority``: at most the configured
@@ -214,7 +215,8 @@ class _Run:
 
     def check_budget(self, calls: int = 1) -> None:
         past_deadline = self.deadline is not None and time.monotonic() > self.deadline
-        if past_deadline and self.report.pages > 0:  # every run makes some progress
+        progress = self.report.pages + self.report.activity_pages
+        if past_deadline and progress > 0:  # every run makes some progress
             raise _Stop("time slice spent")
         wait = seconds_until_allowed(self.state, self.adapter.daily_quota(), calls)
         if wait > 0:
@@ -303,7 +305,6 @@ class _Run:
                 page = source.list_activities(cursor=cursor, limit=PAGE_SIZE)
             finally:
                 self.spend(tally.calls)
-        self.report.pages += 1
         self.report.activity_pages += 1
         return page
 
@@ -546,7 +547,7 @@ def _activities(run: _Run, source: ActivitySource) -> None:
     state = run.state
     if not state.activity_walk_done:
         _activity_walk(run, source)
-    else:
+    elif _activity_poll_due(state):
         _activity_poll(run, source)
     pending = SyncedDeal.objects.filter(
         connection=run.connection, deleted=False, next_step_state=""
@@ -556,6 +557,13 @@ def _activities(run: _Run, source: ActivitySource) -> None:
         next_steps_refresh(run.connection)
     elif new_ids:
         next_steps_refresh(run.connection, new_ids)
+
+
+def _activity_poll_due(state: SyncState) -> bool:
+    """Activities are polled less often than deals: a deal poll stays one call."""
+    polled = state.activity_polled_at
+    interval = dt.timedelta(seconds=settings.DEALDESK_SYNC_ACTIVITY_INTERVAL)
+    return polled is None or timezone.now() - polled >= interval
 
 
 def _activity_mark(page: ActivityPage) -> Callable[[Activity], dt.datetime | None]:
@@ -594,6 +602,7 @@ def _activity_walk(run: _Run, source: ActivitySource) -> None:
     activities_drop_unseen(run.connection, started)
     _activities_walk_again(state)
     state.activity_walk_done = True
+    state.activity_polled_at = timezone.now()
     state.save()
     next_steps_refresh(run.connection)
 
@@ -604,6 +613,7 @@ def _activity_poll(run: _Run, source: ActivitySource) -> None:
     mark = state.activity_high_water
     cursor: str | None = None
     touched: set[str] = set()
+    state.activity_polled_at = timezone.now()
     for _ in range(INCREMENTAL_MAX_PAGES):
         page = run.activity_page(source, cursor)
         moment = _activity_mark(page)

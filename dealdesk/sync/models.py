@@ -209,6 +209,7 @@ class SyncState(models.Model):
     activity_walk_done = models.BooleanField(default=False)
     activity_walk_started_at = models.DateTimeField(null=True)
     activity_high_water = models.DateTimeField(null=True)
+    activity_polled_at = models.DateTimeField(null=True)
     reference_calls = models.IntegerField(default=0)  # what the last reference refresh cost
     last_success_at = models.DateTimeField(null=True)
     last_attempt_at = models.DateTimeField(null=True)
