@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 
     User = AbstractBaseUser | AnonymousUser
 
-__all__ = ["activity_add_note", "activity_add_task", "activity_complete"]
+__all__ = ["NO_ACTIVITIES", "activity_add_note", "activity_add_task", "activity_complete"]
+
+NO_ACTIVITIES = "no_activities"  # the code of the refusal for a source without activities
 
 
 def _source(connection: Connection, deal_id: str) -> ActivitySource:
@@ -60,7 +62,7 @@ def _source(connection: Connection, deal_id: str) -> ActivitySource:
         raise ValidationFailed(
             f"{connection.label} keeps no notes or tasks that DealDesk can write.",
             connection_label=connection.label,
-            code="no_activities",
+            code=NO_ACTIVITIES,
         )
     return adapter
 

@@ -19,6 +19,7 @@ from dealdesk.deals.roles import require_editor
 from dealdesk.providers.base import NotFound, ProviderError, ValidationFailed
 from dealdesk.timeline import services
 from dealdesk.timeline.forms import CompleteForm, NoteForm, TaskForm
+from dealdesk.timeline.services import NO_ACTIVITIES
 
 ADD_FORMS = "timeline/add.html"
 ADD_SAVED = "timeline/add_saved.html"
@@ -68,6 +69,10 @@ def _add(
     except NotFound as error:
         raise Http404(error.message) from error
     except ValidationFailed as error:
+        if error.code == NO_ACTIVITIES:  # no form is offered for such a source
+            raise Http404(error.message) from error
+        if not error.field_errors:
+            form.add_error(None, error.message)
         for name, errors in error.field_errors.items():
             form.add_error(name if name in form.fields else None, errors)
         return _page(request, connection_slug, deal_id, ADD_FORMS, status=400, **forms)
