@@ -8,6 +8,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -377,3 +378,23 @@ def test_board_cards_show_the_next_step(sales_client):
     card = html[html.index(f'data-deal-key="nodestash:{row.upstream_id}"') :]
     card = card[: card.index("</article>")]
     assert 'class="next-step next-step-none"' in card and "No next step" in card
+
+
+def test_without_a_readable_deal_the_history_still_lists_the_audit_entries(sales_user):
+    """A failed save whose deal cannot be read again refreshes History from the audit alone."""
+    entry = AuditEntry.objects.create(
+        username="sales",
+        connection_slug="nodestash",
+        connection_label="nodestash",
+        deal_id="dl_x",
+        action="update",
+        changes=[{"field": "name", "label": "Name", "old": "A", "new": "B"}],
+        outcome="failed",
+        error_message="nodestash is unavailable right now.",
+    )
+
+    html = render_to_string("timeline/entries.html", {"history": [entry]})
+
+    assert 'class="history-entry outcome-failed"' in html
+    assert "nodestash is unavailable right now." in html
+    assert "offers no notes or tasks" not in html
