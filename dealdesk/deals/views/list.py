@@ -43,9 +43,13 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
         "next_query": page_query(base_query, result.next_page),
         "prev_query": page_query(base_query, result.prev_page),
         "is_filtered": bool(
-            filters.q or filters.status or filters.source or filters.stage or filters.stale
-        )
-        or filters.no_next_step,
+            filters.q
+            or filters.status
+            or filters.source
+            or filters.stage
+            or filters.stale
+            or filters.no_next_step
+        ),
     }
     context.update(
         list_extras(
