@@ -105,6 +105,7 @@ def test_a_task_without_due_date_is_refused_then_added_as_the_next_step(app):
         "deal_id": deal_id,
         "due_date": today.isoformat(),
     }
+    app.screenshot("deal-timeline.png")
 
     # The list knows at once: the deal is no longer among those with no next step.
     page.goto(f"{app.url}/deals/?no_next_step=1")
