@@ -71,10 +71,14 @@ def _add(
     except ValidationFailed as error:
         if error.code == NO_ACTIVITIES:  # no form is offered for such a source
             raise Http404(error.message) from error
-        if not error.field_errors:
-            form.add_error(None, error.message)
+        elsewhere = []  # what points at no field of this form goes above it, with the why
         for name, errors in error.field_errors.items():
-            form.add_error(name if name in form.fields else None, errors)
+            if name in form.fields:
+                form.add_error(name, errors)
+            else:
+                elsewhere += [text for text in errors if text not in error.message]
+        if elsewhere or not error.field_errors:
+            form.add_error(None, " ".join([error.message, *elsewhere]))
         return _page(request, connection_slug, deal_id, ADD_FORMS, status=400, **forms)
     except ProviderError as error:
         problem = problem_for(request, error, connection_slug)
