@@ -530,6 +530,7 @@ def measure_calls(stack: Stack, client: Client, pages: Pages, repeat: int = 5) -
 LATENCY_VIEWS = {
     "list": ("/deals/", False),
     "list_htmx_filter": ("/deals/?status=open", True),
+    "list_no_next_step": ("/deals/?no_next_step=1", True),
     "list_search": ("/deals/?q=storage", True),
     "list_page_40": ("/deals/?page=40&sort=name", True),
     "detail": ("DETAIL", False),
