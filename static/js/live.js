@@ -359,7 +359,7 @@
         notes.push(label + " is now '" + shown + "'"); // a value first read is no news
       }
     });
-    ["deal-state", "deal-facts", "history"].forEach(function (id) {
+    ["deal-state", "deal-facts", "history", "timeline-next-step"].forEach(function (id) {
       var current = document.getElementById(id);
       var next = fresh.getElementById(id);
       if (!current || !next || fingerprint(current) === fingerprint(next)) {

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from dealdesk.sync.models import SyncedActivity, SyncedDeal
+from tests.browser.conftest import PASSWORD
 
 AXE = Axe()
 
@@ -202,3 +203,36 @@ def test_a_stora_deal_timeline_says_why_it_has_no_notes_or_tasks(app):
     expect(history).to_contain_text("Stora's API offers no notes or tasks")
     expect(page.locator("#note-form")).to_have_count(0)
     assert_no_axe_violations(page)
+
+
+def test_a_task_added_by_someone_else_reaches_the_open_deal_page_without_a_reload(app, browser):
+    page = app.page
+    app.login()
+    name = a_deal_name("none")
+    deal_id = app.open_deal("nodestash", name=name)
+    next_step = page.locator("#timeline-next-step")
+    expect(next_step).to_have_text("⚠ No next step")
+    app.mark_page()
+
+    # Someone else, in another window, adds a task to the same deal.
+    other = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        theirs = other.new_page()
+        theirs.goto(f"{app.url}/accounts/login/")
+        theirs.get_by_label("Username").fill("sales")
+        theirs.get_by_label("Password").fill(PASSWORD)
+        theirs.get_by_role("button", name="Log in").click()
+        theirs.get_by_role("heading", name="Deals").wait_for()
+        theirs.goto(f"{app.url}/deals/nodestash/{deal_id}/")
+        form = theirs.locator("#task-form")
+        form.get_by_label("Subject").fill("Ring the CFO")
+        form.get_by_label("Due date").fill(timezone.localdate().isoformat())
+        form.get_by_role("button", name="Add task").click()
+        expect(theirs.locator("#timeline-next-step")).to_contain_text("Ring the CFO")
+    finally:
+        other.close()
+
+    expect(next_step).to_have_text("Due today: Ring the CFO")
+    history = page.get_by_role("region", name="History")
+    expect(history.locator(".activity-subject").first).to_have_text("Ring the CFO")
+    app.assert_no_reload()
