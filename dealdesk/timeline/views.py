@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from dealdesk.deals.announce import announce
 from dealdesk.deals.errors import Problem, error_page, problem_for, with_retry_after
 from dealdesk.deals.pages import DETAIL, detail_context, detail_redirect, get_detail
 from dealdesk.deals.roles import require_editor
@@ -94,7 +95,8 @@ def _add(
     if not request.htmx:
         messages.success(request, done_words)
         return detail_redirect(request, connection_slug, deal_id)
-    return _page(request, connection_slug, deal_id, ADD_SAVED, timeline_saved=done_words)
+    response = _page(request, connection_slug, deal_id, ADD_SAVED, timeline_saved=done_words)
+    return announce(request, response, done_words)
 
 
 @require_POST
@@ -160,4 +162,5 @@ def complete_view(
     if not request.htmx:
         messages.success(request, "Marked done.")
         return detail_redirect(request, connection_slug, deal_id)
-    return _page(request, connection_slug, deal_id, HISTORY, timeline_saved="Marked done.")
+    response = _page(request, connection_slug, deal_id, HISTORY, timeline_saved="Marked done.")
+    return announce(request, response, "Marked done.")

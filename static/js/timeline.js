@@ -1,6 +1,7 @@
 /* The deal timeline's forms (templates/timeline/): after an htmx swap, focus goes to the first
-   field with an error, else back into the form just used; a saved or failed action is said
-   aloud through the page's polite live region. No inline script (CSP). */
+   field with an error, else back into the form just used (or to what the action did). What was
+   saved is said by the page's live region (the server's HX-Trigger, static/js/focus.js). No
+   inline script (CSP). */
 (function () {
   "use strict";
 
@@ -19,14 +20,10 @@
       invalid.focus();
       return;
     }
-    var said = region.querySelector("[data-announce]");
-    var live = document.getElementById("live-status");
-    if (said && live) {
-      live.textContent = said.textContent;
-    }
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
     var form = source && source.id ? document.getElementById(source.id) : null;
     var first = form && form.querySelector("input:not([type=hidden]), textarea");
+    var said = region.querySelector("[data-saved]");
     if (first) {
       first.focus();
     } else if (said) {

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import re
 
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from dealdesk.sync.models import SyncedActivity, SyncedDeal
+from tests.browser.axe import assert_accessible
 from tests.browser.conftest import PASSWORD
 
-AXE = Axe()
-
-
-def assert_no_axe_violations(page) -> None:
-    results = AXE.run(page)
-    assert results.violations_count == 0, results.generate_report()
+PHONE = {"width": 390, "height": 844}
 
 
 def a_deal_name(next_step_state: str) -> str:
@@ -36,7 +31,7 @@ def test_adding_a_note_by_keyboard_posts_it_and_puts_it_on_the_timeline(app):
     app.login()
     deal_id = app.open_deal("nodestash")
     app.mark_page()
-    assert_no_axe_violations(page)  # the deal page with its timeline and both forms
+    assert_accessible(page, "deal page with its timeline and both forms, 1280")
     app.sandbox.clear_log()
 
     note = page.locator("#note-form")
@@ -52,7 +47,8 @@ def test_adding_a_note_by_keyboard_posts_it_and_puts_it_on_the_timeline(app):
     expect(history.locator(".activity-subject").first).to_have_text("Call with the buyer")
     expect(history).to_contain_text("They want a pilot first.")
     expect(history).to_contain_text("Add note")  # the audit entry, interleaved
-    expect(page.get_by_role("status").filter(has_text="Note added.")).to_be_visible()
+    expect(page.locator("#timeline-add [data-saved]")).to_have_text("Note added.")
+    expect(page.locator("#live-status")).to_have_text("Note added.")
     expect(page.locator("#note-form").get_by_label("Subject")).to_be_focused()
     expect(page.locator("#note-form").get_by_label("Subject")).to_have_value("")
     app.assert_no_reload()
@@ -65,7 +61,7 @@ def test_adding_a_note_by_keyboard_posts_it_and_puts_it_on_the_timeline(app):
         "body": "They want a pilot first.",
     }
     assert re.fullmatch(r"[0-9a-f]{32}", post.headers["idempotency-key"])
-    assert_no_axe_violations(page)
+    assert_accessible(page, "note added, 1280")
 
 
 def test_a_task_without_due_date_is_refused_then_added_as_the_next_step(app):
@@ -88,7 +84,7 @@ def test_a_task_without_due_date_is_refused_then_added_as_the_next_step(app):
     expect(due).to_be_focused()
     expect(page.locator("#task-form").get_by_label("Subject")).to_have_value("Send the contract")
     assert app.writes("nodestash") == []
-    assert_no_axe_violations(page)  # the form with its error
+    assert_accessible(page, "task form with its error, 1280")
 
     today = timezone.localdate()
     due.fill(today.isoformat())
@@ -131,7 +127,8 @@ def test_marking_a_task_done_patches_it_and_updates_the_next_step(app):
     page.get_by_role("button", name=f"Mark done: {task.subject}").click()
 
     history = page.get_by_role("region", name="History")
-    expect(history.get_by_role("status")).to_have_text("Marked done.")
+    expect(history.locator("[data-saved]")).to_have_text("Marked done.")
+    expect(page.locator("#live-status")).to_have_text("Marked done.")
     entry = history.locator(f'[data-activity="{task.upstream_id}"]')
     expect(entry.locator(".activity-state")).to_have_text("Done")
     expect(entry.get_by_role("button")).to_have_count(0)
@@ -144,7 +141,7 @@ def test_marking_a_task_done_patches_it_and_updates_the_next_step(app):
         {"is_done": True},
         200,
     )
-    assert_no_axe_violations(page)
+    assert_accessible(page, "task marked done, 1280")
     page.reload()
     remaining = SyncedDeal.objects.get(upstream_id=deal_id).next_step_state
     expected = "No next step" if remaining == "none" else ":"
@@ -160,7 +157,7 @@ def test_list_rows_show_next_steps_and_no_next_step_is_one_click_away(app):
         expect(table.get_by_text(words).first).to_be_visible()
     overdue = table.locator(".next-step-overdue").first
     expect(overdue).to_have_css("color", "rgb(179, 38, 30)")  # red, and says so in words
-    assert_no_axe_violations(page)
+    assert_accessible(page, "list with next steps, 1280")
     app.mark_page()
     app.sandbox.clear_log()
 
@@ -176,7 +173,7 @@ def test_list_rows_show_next_steps_and_no_next_step_is_one_click_away(app):
     assert set(badges.all_inner_texts()) == {"⚠ No next step"}
     app.assert_no_reload()
     assert app.sandbox.requests() == []  # a filter is a query on the store
-    assert_no_axe_violations(page)
+    assert_accessible(page, "list filtered to no next step, 1280")
 
 
 def test_board_cards_show_the_next_step(app):
@@ -191,7 +188,7 @@ def test_board_cards_show_the_next_step(app):
     card = page.locator(f'[data-deal-key="nodestash:{row.upstream_id}"]')
     expect(card.locator(".next-step")).to_have_text("⚠ No next step")
     expect(page.locator(".board-card .next-step").filter(has_text=":").first).to_be_visible()
-    assert_no_axe_violations(page)
+    assert_accessible(page, "board with next steps, 1280")
 
 
 def test_a_stora_deal_timeline_says_why_it_has_no_notes_or_tasks(app):
@@ -202,7 +199,21 @@ def test_a_stora_deal_timeline_says_why_it_has_no_notes_or_tasks(app):
     history = page.get_by_role("region", name="History")
     expect(history).to_contain_text("Stora's API offers no notes or tasks")
     expect(page.locator("#note-form")).to_have_count(0)
-    assert_no_axe_violations(page)
+    assert_accessible(page, "Stora deal timeline, 1280")
+
+
+def test_the_timeline_on_a_phone(app):
+    page = app.page
+    app.login()
+    page.set_viewport_size(PHONE)
+    app.open_deal("nodestash", name=a_deal_name("planned"))
+
+    expect(page.get_by_role("region", name="Next step")).to_be_visible()
+    expect(page.locator("#task-form").get_by_label("Subject")).to_be_visible()
+    assert_accessible(page, "deal page with its timeline, 390")
+    page.locator("#task-form").get_by_role("button", name="Add task").click()
+    expect(page.locator("#task-subject-error")).to_be_visible()
+    assert_accessible(page, "task form with its errors, 390")
 
 
 def test_a_task_added_by_someone_else_reaches_the_open_deal_page_without_a_reload(app, browser):
