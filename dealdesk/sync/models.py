@@ -194,6 +194,18 @@ class DealChange(models.Model):
         return f"change {self.pk} of {self.upstream_id}"
 
 
+class StoreVersion(models.Model):
+    """One row whose token changes whenever a stored deal's content does (a save that changed
+    it, a deletion, a full walk dropping deals). Reads cache what they computed over the whole
+    store (a list's count and totals, a page's ids, a board's columns) under this token, so a
+    cached figure is never older than the store (``store.store_version``)."""
+
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"store version {self.token}"
+
+
 class WebhookSubscription(models.Model):
     """A connection's webhook endpoint upstream and its signing secret (encrypted like an API
     key). Without a secret the receiver refuses every delivery."""
