@@ -81,6 +81,24 @@ class SyncedDeal(models.Model):
                 ],
                 name="sync_deal_list",
             ),
+            # Search is a substring match (``LIKE '%…%'``) that no B-tree can seek, but it can
+            # scan this narrow index instead of every wide row (JSON and all) for the count,
+            # totals and page ids of a search.
+            models.Index(
+                fields=[
+                    "connection",
+                    "deleted",
+                    "search_text",
+                    "status",
+                    "upstream_updated_at",
+                    "name_sort",
+                    "value_amount",
+                    "value_currency",
+                    "value_text",
+                    "stage_id",
+                ],
+                name="sync_deal_search",
+            ),
         ]
 
     def __str__(self) -> str:
