@@ -171,8 +171,8 @@ class ListFigures:
 
 
 def list_figures_of(rows: QuerySet[SyncedDeal]) -> ListFigures:
-    """Count, totals per currency and the text-value count in one grouped pass over the
-    covering index ``sync_deal_list`` (rather than one pass for each)."""
+    """Count, totals per currency and the text-value count in one grouped pass over a covering
+    index (``sync_deal_list`` or ``sync_deal_search``), rather than one pass for each."""
     groups = (
         rows.order_by()
         .values("value_currency")
