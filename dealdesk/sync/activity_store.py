@@ -18,10 +18,17 @@ from django.utils import timezone
 
 from dealdesk.connections.models import Connection
 from dealdesk.providers.base import NOTE, Activity
-from dealdesk.sync.models import DealChange, NextStepState, SyncedActivity, SyncedDeal
+from dealdesk.sync.live import own_changes_note
+from dealdesk.sync.models import (
+    NEXT_STEP_FIELDS,
+    DealChange,
+    NextStepState,
+    SyncedActivity,
+    SyncedDeal,
+)
+from dealdesk.sync.store import store_changed
 
 MAX_SUBJECT = 500
-NEXT_STEP_FIELDS = ("next_step_state", "next_step_due", "next_step_subject", "next_step_kind")
 NEXT_STEP_SUBJECT = 300
 
 
@@ -184,13 +191,16 @@ def next_steps_refresh(
     now = timezone.now()
     with transaction.atomic():
         _write_next_steps([(pk, target) for pk, _upstream_id, target in changed])
-        DealChange.objects.bulk_create(  # what open pages follow (sync/live.py)
+        changes = DealChange.objects.bulk_create(  # what open pages follow (sync/live.py)
             [
                 DealChange(connection=connection, upstream_id=deal_id, changed_at=now)
                 for deal_id in sorted(redraw)
             ],
             batch_size=500,
         )
+        if changed:
+            store_changed()  # cached list figures and ids (the "No next step" filter) are stale
+        own_changes_note(changes)
     return len(changed)
 
 

@@ -24,6 +24,7 @@ from dealdesk.timeline.services import NO_ACTIVITIES
 
 ADD_FORMS = "timeline/add.html"
 ADD_SAVED = "timeline/add_saved.html"
+DONE_SAVED = "timeline/done_saved.html"  # History, and the next step out of band
 HISTORY = f"{DETAIL}#history"
 NOTE_IDS = "note-%s"
 TASK_IDS = "task-%s"
@@ -162,5 +163,5 @@ def complete_view(
     if not request.htmx:
         messages.success(request, "Marked done.")
         return detail_redirect(request, connection_slug, deal_id)
-    response = _page(request, connection_slug, deal_id, HISTORY, timeline_saved="Marked done.")
+    response = _page(request, connection_slug, deal_id, DONE_SAVED, timeline_saved="Marked done.")
     return announce(request, response, "Marked done.")

@@ -142,9 +142,12 @@ def test_marking_a_task_done_patches_it_and_updates_the_next_step(app):
         200,
     )
     assert_accessible(page, "task marked done, 1280")
-    page.reload()
     remaining = SyncedDeal.objects.get(upstream_id=deal_id).next_step_state
     expected = "No next step" if remaining == "none" else ":"
+    expect(page.locator("#timeline-next-step")).to_contain_text(expected)  # in place
+    expect(page.locator("#timeline-next-step")).not_to_contain_text(task.subject)
+    app.assert_no_reload()
+    page.reload()
     expect(page.get_by_role("region", name="Next step")).to_contain_text(expected)
 
 

@@ -258,6 +258,9 @@ def test_a_stora_deal_takes_no_note_and_nothing_is_sent(sales_client, sandbox):
 def test_add_task_gives_a_deal_without_next_step_one_at_once(sales_client, sandbox):
     detail = open_nodestash_deal(lambda row: row.next_step_state == "none")
     due = timezone.localdate() + dt.timedelta(days=2)
+    filters = DealFilters(source="nodestash", no_next_step=True)
+    before = deal_list(filters=filters, page_size=100)  # the list's figures and ids, cached
+    assert detail.deal.id in {d.id for d in before.deals}
 
     response = sales_client.post(
         timeline_url("add_task", detail),
@@ -279,8 +282,9 @@ def test_add_task_gives_a_deal_without_next_step_one_at_once(sales_client, sandb
         due,
         "Send the quote",
     )
-    listed = deal_list(filters=DealFilters(source="nodestash", no_next_step=True), page_size=100)
+    listed = deal_list(filters=filters, page_size=100)
     assert detail.deal.id not in {d.id for d in listed.deals}
+    assert listed.total_count == before.total_count - 1
 
 
 def test_a_task_without_due_date_is_refused_on_that_field(sales_client, sandbox):
@@ -313,6 +317,7 @@ def test_mark_done_patches_the_task_and_recomputes_the_next_step(sales_client, s
     html = html_of(response)
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="history"') and "Marked done." in html
+    assert '<p id="timeline-next-step" class="next-step-line" hx-swap-oob="true">' in html
     (sent,) = writes(sandbox, "nodestash")
     assert (sent.method, sent.path, sent.body) == (
         "PATCH",
@@ -398,3 +403,16 @@ def test_without_a_readable_deal_the_history_still_lists_the_audit_entries(sales
     assert 'class="history-entry outcome-failed"' in html
     assert "nodestash is unavailable right now." in html
     assert "offers no notes or tasks" not in html
+
+
+def test_the_no_next_step_filter_never_reads_the_plain_lists_cached_figures(sales_client):
+    plain = deal_list(filters=DealFilters(status="open"))  # cached under the store's version
+    filtered = deal_list(filters=DealFilters(status="open", no_next_step=True))
+
+    expected = SyncedDeal.objects.filter(
+        deleted=False, status="open", next_step_state="none"
+    ).count()
+    assert filtered.total_count == expected < plain.total_count
+    assert {d.id for d in filtered.deals} <= set(
+        SyncedDeal.objects.filter(next_step_state="none").values_list("upstream_id", flat=True)
+    )
