@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.validators import slug_re
+from django.db import IntegrityError
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
@@ -779,14 +783,35 @@ def deal_create(
     """Create a deal upstream, put it in the store at once and audit it (whatever happens).
 
     ``values`` are keyed by the ``create_fields`` names. The same ``idempotency_key`` (one per
-    rendered form) creates one deal: a submit that already succeeded returns that deal, and the
-    key goes upstream so a double submit racing this one is answered with the same deal."""
+    rendered form) creates one deal: a submit that already succeeded returns that deal, one
+    racing it waits for it, and the key goes upstream too (a vendor answers a repeat with the
+    first deal)."""
     connection = connection_for_slug(connection_slug)
-    created_id = audit_created_before(
-        connection_slug=connection.slug, idempotency_key=idempotency_key
-    )
-    if created_id:
-        return deal_get(connection_slug=connection.slug, deal_id=created_id)
+    lock = f"dealdesk:create:{connection.slug}:{idempotency_key[:64]}"
+    deadline = time.monotonic() + settings.DEALDESK_HTTP_READ_TIMEOUT + 5
+    while True:
+        created_id = audit_created_before(
+            connection_slug=connection.slug, idempotency_key=idempotency_key
+        )
+        if created_id:  # the same form again: it already created its deal
+            return deal_get(connection_slug=connection.slug, deal_id=created_id)
+        if cache.add(lock, True, timeout=settings.DEALDESK_HTTP_READ_TIMEOUT + 5):
+            break
+        if time.monotonic() > deadline:
+            break  # the other submit is lost: the vendor's idempotency still holds
+        time.sleep(0.1)  # the other submit of this form is on its way: wait for its deal
+    try:
+        return _deal_create(user, connection, values, idempotency_key)
+    finally:
+        cache.delete(lock)
+
+
+def _deal_create(
+    user: AbstractBaseUser | AnonymousUser,
+    connection: Connection,
+    values: dict[str, Any],
+    idempotency_key: str,
+) -> DealDetail:
     typed_name = str(values.get("name") or "")
 
     def audit(
@@ -834,7 +859,10 @@ def deal_create(
             request_id=error.request_id,
         )
         raise
-    deal_save(connection, created, authoritative=True)  # in the list and on its page at once
+    try:
+        deal_save(connection, created, authoritative=True)  # in the list and its page at once
+    except IntegrityError:  # a poll or webhook stored it a moment before: update that row
+        deal_save(connection, created, authoritative=True)
     audit(
         created.id,
         created.name or typed_name,
