@@ -33,8 +33,13 @@ def test_new_stora_deal_from_the_list_lands_on_its_page_with_exactly_what_was_se
     app.login()
     page.get_by_role("link", name="New deal").click()
     page.get_by_role("heading", name="New deal").wait_for()
+    app.mark_page()
+    page.get_by_label("Source").select_option(label="nodestash")  # the form follows the source
+    expect(page.get_by_label("Title")).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_have_count(0)
     page.get_by_label("Source").select_option(label="Stora")
     expect(page.get_by_label("Name", exact=True)).to_be_visible()
+    app.assert_no_reload()
     contact = ref_row("contact", "stora", name="Amara Nwosu")
     stage = ref_row("stage", "stora", name="Quote sent")
     unit = ref_row("catalogue", "stora", stage_type="unit_type", name="Small unit")
