@@ -9,6 +9,7 @@ import re
 from playwright.sync_api import expect
 
 from dealdesk.sync.models import ReferenceItem, SyncedDeal
+from tests.browser.axe import assert_accessible
 
 
 def creates(app, provider: str) -> list:
@@ -31,12 +32,15 @@ def pick(page, field_label: str, search: str, option: str) -> None:
 def test_new_stora_deal_from_the_list_lands_on_its_page_with_exactly_what_was_sent(app):
     page = app.page
     app.login()
+    assert_accessible(page, "deal list with New deal")
     page.get_by_role("link", name="New deal").click()
     page.get_by_role("heading", name="New deal").wait_for()
+    assert_accessible(page, "new deal form, Stora")
     app.mark_page()
     page.get_by_label("Source").select_option(label="nodestash")  # the form follows the source
     expect(page.get_by_label("Title")).to_be_visible()
     expect(page.get_by_label("Name", exact=True)).to_have_count(0)
+    assert_accessible(page, "new deal form, nodestash")
     page.get_by_label("Source").select_option(label="Stora")
     expect(page.get_by_label("Name", exact=True)).to_be_visible()
     app.assert_no_reload()
@@ -47,6 +51,7 @@ def test_new_stora_deal_from_the_list_lands_on_its_page_with_exactly_what_was_se
 
     page.get_by_label("Name", exact=True).fill("Amara — second unit")
     pick(page, "Contact", "amara", "Amara Nwosu")
+    assert_accessible(page, "new deal form with contact matches")
     page.get_by_label("Stage").select_option(label="Quote sent")
     page.get_by_label("Unit type").select_option(label="Small unit (50 sq ft)")
     page.get_by_role("button", name="Create deal").click()
@@ -66,6 +71,7 @@ def test_new_stora_deal_from_the_list_lands_on_its_page_with_exactly_what_was_se
         "href", "mailto:amara.nwosu@example.com"
     )
     expect(page.locator("table.line-items")).to_contain_text("Small unit")
+    assert_accessible(page, "new deal's page after create")
     page.goto(f"{app.url}/deals/?q=second+unit")
     expect(page.get_by_role("link", name="Amara — second unit")).to_be_visible()
 
@@ -83,6 +89,7 @@ def test_new_nodestash_deal_from_a_board_column_starts_in_that_stage(app):
         connection__slug="nodestash", kind="place", upstream_id=contact.details["company_id"]
     )
     page.goto(f"{app.url}/board/?pipeline=nodestash:{stage.pipeline_id}")
+    assert_accessible(page, "board with New deal in each open column")
     column = page.get_by_role("region", name=stage.name, exact=True)
     column.get_by_role("link", name=f"New deal in {stage.name}").click()
     page.get_by_role("heading", name="New deal").wait_for()
@@ -157,6 +164,7 @@ def test_refusals_show_by_their_field_and_keep_what_was_typed(app):
     expect(page.get_by_label("Name", exact=True)).to_have_value("Storage for the summer")
     expect(page.get_by_label("Contact", exact=True)).to_have_attribute("aria-invalid", "true")
     assert creates(app, "stora") == []
+    assert_accessible(page, "new deal form with a missing field")
 
     pick(page, "Contact", "lucy", "Lucy Harrington")
     app.sandbox.fail_next(
@@ -180,6 +188,7 @@ def test_refusals_show_by_their_field_and_keep_what_was_typed(app):
     expect(name).to_have_value("Storage for the summer")
     expect(name).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_role("radio", name=re.compile("Lucy Harrington"))).to_be_checked()
+    assert_accessible(page, "new deal form with a vendor refusal")
     assert len(creates(app, "stora")) == 1  # the refused one; nothing else was sent
 
 
@@ -201,6 +210,7 @@ def test_the_contact_is_at_hand_on_a_stora_deal(app):
         expect(phone).to_have_attribute("href", re.compile(r"^tel:\+?[0-9]{6,15}$"))
     backoffice = card.get_by_role("link", name=re.compile("Open in Stora Backoffice"))
     expect(backoffice).to_have_attribute("href", f"https://app.stora.test/deals/{deal_id}")
+    assert_accessible(page, "deal page with the contact card")
 
 
 def test_replacing_a_stora_unit_type_by_name(app):
@@ -214,6 +224,7 @@ def test_replacing_a_stora_unit_type_by_name(app):
 
     page.get_by_role("button", name="Edit Unit type").click()
     page.get_by_label("Unit type").select_option(label="Container (160 sq ft)")
+    assert_accessible(page, "deal page editing the unit type")
     page.get_by_role("button", name="Save").click()
 
     expect(page.get_by_role("button", name="Edit Unit type")).to_be_visible()
@@ -225,3 +236,4 @@ def test_replacing_a_stora_unit_type_by_name(app):
     assert (patch.method, patch.path) == ("PATCH", f"/2025-09/deals/{deal_id}")
     assert {"type": "unit_type", "item": {"id": unit.upstream_id}} in patch.body["line_items"]
     expect(page.get_by_role("region", name="History")).to_contain_text("Unit type")
+    assert_accessible(page, "deal page after replacing the unit type")
