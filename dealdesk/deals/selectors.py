@@ -282,5 +282,6 @@ def lookup_options(
             ),
             "",
         )
-        options.append(LookupOption(row.upstream_id, row.name or row.upstream_id, detail))
+        label = row.name or row.upstream_id
+        options.append(LookupOption(row.upstream_id, label, "" if detail == label else detail))
     return options

@@ -103,6 +103,7 @@ def test_new_nodestash_deal_from_a_board_column_starts_in_that_stage(app):
     pick(page, "Company", company.name, company.name)
     page.get_by_label("Expected close date").fill("2027-03-31")
     page.get_by_label("Tags").fill("fleet, q1")
+    app.screenshot("new-deal.png")
     page.get_by_role("button", name="Create deal").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Fleet storage")
