@@ -344,3 +344,52 @@ def test_find_without_javascript_searches_and_keeps_the_form(sales_client, sandb
     assert "Ben Carter" in html
     assert "field-error" not in html
     assert writes(sandbox, "stora") == []
+
+
+def _stora_form(sales_client, connections) -> dict:
+    return {
+        "source": "stora",
+        "idempotency_key": key_of(text(sales_client.get(NEW + "?source=stora"))),
+        "name": "Answer lost on the way",
+        "contact": a_contact(connections["stora"]).upstream_id,
+        "stage": first_stage(connections["stora"]).upstream_id,
+    }
+
+
+def test_an_unreadable_answer_says_the_deal_may_exist_and_keeps_the_form(
+    sales_client, sandbox, connections
+):
+    data = _stora_form(sales_client, connections)
+    sandbox.fail_next("stora", 1, 200, body="{oops", method="POST")
+
+    response = sales_client.post(NEW, data)
+
+    html = html_lib.unescape(text(response))
+    assert response.status_code == 503
+    assert "cannot tell whether your change was saved" in html
+    assert "Look for the deal in the list before you try again." in html
+    assert 'value="Answer lost on the way"' in html
+    entry = AuditEntry.objects.get(action="create")
+    assert entry.outcome == AuditEntry.Outcome.FAILED
+
+
+def test_a_rate_limited_create_says_when_to_try_again(sales_client, sandbox, connections):
+    import time
+
+    data = _stora_form(sales_client, connections)
+    reset = str(int(time.time()) + 30)
+    sandbox.fail_next(
+        "stora",
+        1,
+        429,
+        body={"error": {"code": "too_many_requests", "message": "Rate Limit Exceeded."}},
+        headers={"RateLimit-Limit": "10", "RateLimit-Reset": reset},
+        method="POST",
+    )
+
+    response = sales_client.post(NEW, data)
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 31
+    assert "rate limiting DealDesk" in text(response)
+    assert not SyncedDeal.objects.filter(name="Answer lost on the way").exists()
