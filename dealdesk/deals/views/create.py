@@ -71,18 +71,12 @@ def deal_new_view(request: HttpRequest) -> HttpResponse:
         return error_page(request, problem_for(request, error, slug))
     context: dict[str, Any] = {"sources": sources, "new": new}
     if request.method == "GET" or request.POST.get("find"):
-        form = DealCreateForm(
-            new.fields,
-            request.POST if request.method == "POST" else None,
-            initial_stage=request.GET.get("stage", ""),
-        )
-        if form.is_bound:
-            form.is_valid()  # keeps what was typed; errors are not shown for a search
-            form.errors.clear()
+        # A first render, or Find without JavaScript: what was typed stays, unjudged.
+        typed = request.POST.dict() if request.method == "POST" else {}
+        form = DealCreateForm(new.fields, initial=typed, initial_stage=request.GET.get("stage", ""))
         context.update(form=form, rows=_rows(request, new, form))
         return TemplateResponse(request, NEW_DEAL, context)
     form = DealCreateForm(new.fields, request.POST)
-    status = 422
     if form.is_valid():
         try:
             detail = services.deal_create(
@@ -103,7 +97,7 @@ def deal_new_view(request: HttpRequest) -> HttpResponse:
             url = reverse("deals:detail", args=[detail.connection.slug, detail.deal.id])
             return HttpResponseRedirect(url, status=303)
     context.update(form=form, rows=_rows(request, new, form))
-    return TemplateResponse(request, NEW_DEAL, context, status=status)
+    return TemplateResponse(request, NEW_DEAL, context, status=422)
 
 
 @require_GET
