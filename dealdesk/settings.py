@@ -6,6 +6,7 @@ Every variable is listed in README.md and ``.env.example``.
 from pathlib import Path
 
 from dealdesk import config
+from dealdesk.backends import skip_unused_backends
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config.read_dotenv(str(BASE_DIR / ".env"))
@@ -74,6 +75,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
     "dealdesk.sync.middleware.ActivityMiddleware",
+    "dealdesk.middleware.DesignedNotFoundMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -234,6 +236,8 @@ DEALDESK_SYNC_REFERENCE_INTERVAL = config.env_int(
 )
 # Pages show an alert for a source whose last successful sync is older than this.
 DEALDESK_SYNC_LAG_ALERT = config.env_int("DEALDESK_SYNC_LAG_ALERT", default=120, minimum=10)
+# With DEBUG on, Django's technical 404 (it lists the URL patterns) instead of the designed one.
+DEALDESK_TECHNICAL_404 = config.env_bool("DEALDESK_TECHNICAL_404", default=False)
 # Page views start the sync chains themselves (off in the test suite, which syncs explicitly).
 DEALDESK_SYNC_AUTOSTART = config.env_bool("DEALDESK_SYNC_AUTOSTART", default=True)
 # The address vendors reach DealDesk at, for registering webhooks (e.g. https://deals.example.com).
@@ -257,6 +261,14 @@ else:
             "filename": config.env_str("HUEY_SQLITE_PATH", default=str(BASE_DIR / "huey.sqlite3")),
         }
     )
+
+# psycopg and redis are loaded only when the database, cache or queue above uses them
+# (``dealdesk/backends.py``: huey would import both anyway, ~19 MB per process).
+skip_unused_backends(
+    database_engine=DATABASES["default"]["ENGINE"],
+    cache_backend=CACHES["default"]["BACKEND"],
+    queue_class=str(HUEY["huey_class"]),
+)
 
 LOGGING = {
     "version": 1,
