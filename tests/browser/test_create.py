@@ -244,3 +244,20 @@ def test_replacing_a_stora_unit_type_by_name(app):
     assert {"type": "unit_type", "item": {"id": unit.upstream_id}} in patch.body["line_items"]
     expect(page.get_by_role("region", name="History")).to_contain_text("Unit type")
     assert_accessible(page, "deal page after replacing the unit type")
+
+
+def test_the_new_deal_form_and_the_contact_card_fit_a_phone(app):
+    page = app.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    app.login()
+    page.goto(f"{app.url}/deals/new/?source=nodestash")
+    page.get_by_label("Contact", exact=True).fill("a")
+    matches = page.get_by_role("group", name=re.compile("Choose the contact: matches"))
+    expect(matches).to_be_visible()
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(fits), "the form scrolls sideways on a phone"
+    assert_accessible(page, "new deal form with matches, 390")
+    app.open_deal("stora")
+    expect(page.get_by_role("region", name="Contact")).to_be_visible()
+    assert page.evaluate(fits), "the deal page scrolls sideways on a phone"
+    assert_accessible(page, "deal page with the contact card, 390")
