@@ -20,6 +20,7 @@ from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_list
 from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
+from dealdesk.listtools.filters import OwnerKey, list_filters_q
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
 from dealdesk.sync.health import SyncHealth, sync_health
 from dealdesk.sync.models import SyncedDeal, SyncState
@@ -40,6 +41,14 @@ def source_option(connection: Connection) -> SourceOption:
     return SourceOption(slug=connection.slug, label=connection.label, provider=connection.provider)
 
 
+@dataclass(frozen=True)
+class CurrencyTotal:
+    """The sum of one currency's values over every matching deal, and how many deals it adds."""
+
+    money: Money
+    count: int
+
+
 @dataclass
 class DealListResult:
     deals: list[Deal]
@@ -55,6 +64,7 @@ class DealListResult:
     text_value_count: int  # matching deals whose value is free text (cannot be added up)
     page_size: int
     refs: dict[str, ReferenceData] = field(default_factory=dict)
+    currency_totals: list[CurrencyTotal] = field(default_factory=list)  # sums with counts
 
     @property
     def next_page(self) -> int | None:
@@ -133,13 +143,21 @@ ORDERINGS: dict[str, list[str | OrderBy]] = {
     "-name": ["-name_sort", "-pk"],
     "value": [F("value_amount").asc(nulls_last=True), "name_sort", "pk"],
     "-value": [F("value_amount").desc(nulls_last=True), "name_sort", "pk"],
+    # Deals without an expected close date come last in both directions.
+    "close": [F("expected_close_date").asc(nulls_last=True), "name_sort", "pk"],
+    "-close": [F("expected_close_date").desc(nulls_last=True), "name_sort", "pk"],
 }
 
 
 def deal_queryset(
-    *, filters: DealFilters, connections: list[Connection], now: dt.datetime | None = None
+    *,
+    filters: DealFilters,
+    connections: list[Connection],
+    now: dt.datetime | None = None,
+    owner_keys: Iterable[OwnerKey] = (),
 ) -> QuerySet[SyncedDeal]:
-    """Every stored deal of ``connections`` matching ``filters``, in the filters' order."""
+    """Every stored deal of ``connections`` matching ``filters``, in the filters' order.
+    ``owner_keys``: who the viewer is in each source, for "My deals"."""
     rows = SyncedDeal.objects.filter(connection__in=connections, deleted=False)
     if filters.q:
         rows = rows.filter(search_text__contains=filters.q.casefold())
@@ -149,6 +167,10 @@ def deal_queryset(
         rows = rows.filter(stage_id=filters.stage)
     if filters.stale:
         rows = rows.filter(_stale_q(stale_thresholds(), connections, now or timezone.now()))
+    today = timezone.localdate(now) if now is not None else timezone.localdate()
+    sharp = list_filters_q(filters.sharp, connections, owner_keys=owner_keys, today=today)
+    if sharp:
+        rows = rows.filter(sharp)
     return rows.order_by(*ORDERINGS.get(filters.sort, ORDERINGS["-updated"]))
 
 
@@ -165,6 +187,23 @@ def money_totals_of(rows: QuerySet[SyncedDeal]) -> list[Money]:
     )
 
 
+def currency_totals_of(rows: QuerySet[SyncedDeal]) -> list[CurrencyTotal]:
+    """Per currency: sum and count, in one grouped query, currencies in order."""
+    sums = (
+        rows.exclude(value_amount=None)
+        .order_by()
+        .values("value_currency")
+        .annotate(total=Sum("value_amount"), count=Count("pk"))
+    )
+    return sorted(
+        (
+            CurrencyTotal(Money(Decimal(row["total"]), row["value_currency"]), row["count"])
+            for row in sums
+        ),
+        key=lambda total: total.money.currency,
+    )
+
+
 def chosen_connections(filters: DealFilters) -> tuple[DealFilters, list[Connection], list]:
     connections = connection_list(enabled_only=True)
     if filters.source and filters.source not in {c.slug for c in connections}:
@@ -173,10 +212,16 @@ def chosen_connections(filters: DealFilters) -> tuple[DealFilters, list[Connecti
     return filters, chosen, connections
 
 
-def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> DealListResult:
+def deal_list(
+    *,
+    filters: DealFilters,
+    page: int = 1,
+    page_size: int = 25,
+    owner_keys: Iterable[OwnerKey] = (),
+) -> DealListResult:
     page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
     filters, chosen, connections = chosen_connections(filters)
-    rows = deal_queryset(filters=filters, connections=chosen)
+    rows = deal_queryset(filters=filters, connections=chosen, owner_keys=owner_keys)
     total_count = rows.count()
     page_count = max(1, -(-total_count // page_size))
     page = max(1, min(int(page), page_count))
@@ -186,6 +231,7 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
     ids = list(rows.values_list("pk", flat=True)[offset : offset + page_size])
     by_pk = SyncedDeal.objects.in_bulk(ids)
     deals = [deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk]
+    currency_totals = currency_totals_of(rows)
     result = DealListResult(
         deals=deals,
         errors=source_alerts(chosen),
@@ -196,7 +242,8 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
         total_count=total_count,
         page=page,
         page_count=page_count,
-        totals=money_totals_of(rows),
+        totals=[t.money for t in currency_totals],
+        currency_totals=currency_totals,
         text_value_count=rows.filter(value_amount=None).exclude(value_text="").count(),
         page_size=page_size,
     )

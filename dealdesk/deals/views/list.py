@@ -19,7 +19,10 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
     filters = services.DealFilters.from_querydict(request.GET)
     try:
         result = services.deal_list(
-            filters=filters, page=page_number(request.GET), page_size=settings.DEALDESK_PAGE_SIZE
+            filters=filters,
+            page=page_number(request.GET),
+            page_size=settings.DEALDESK_PAGE_SIZE,
+            user=request.user,
         )
     except ProviderError as error:
         return error_page(request, problem_for(request, error))
@@ -43,7 +46,12 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
         "next_query": page_query(base_query, result.next_page),
         "prev_query": page_query(base_query, result.prev_page),
         "is_filtered": bool(
-            filters.q or filters.status or filters.source or filters.stage or filters.stale
+            filters.q
+            or filters.status
+            or filters.source
+            or filters.stage
+            or filters.stale
+            or filters.sharp_active
         ),
     }
     context.update(
