@@ -9,23 +9,32 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 
+from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_list
 from dealdesk.listtools.models import OwnerLink
 from dealdesk.listtools.selectors import staff_choices
 
 
 class OwnerLinkForm(forms.ModelForm):
-    """One select of every source's staff (``<connection pk>:<owner id>``), grouped by source;
-    the connection and owner id are filled in from the choice."""
+    """Pick the owner by name from a source's synced staff (``<connection pk>:<owner id>``,
+    grouped by source), or, for a source with no staff list, choose it and type the owner id."""
 
     owner = forms.ChoiceField(
         label="Owner",
-        help_text="The staff member (or owner) this user is in that source, from its last sync.",
+        required=False,
+        help_text="The staff member this user is in that source, from its last sync.",
     )
+    connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(enabled=True),
+        required=False,
+        label="Or: source",
+        help_text="For a source without a staff list …",
+    )
+    typed_owner_id = forms.CharField(label="… and its owner id", required=False, max_length=100)
 
     class Meta:
         model = OwnerLink
-        fields = ["owner"]
+        fields: list[str] = []
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -41,22 +50,34 @@ class OwnerLinkForm(forms.ModelForm):
                 groups.append((connection.label, choices))
         if self.instance.pk:
             current = f"{self.instance.connection_id}:{self.instance.owner_id}"
-            if current not in self.names:  # no longer in the staff list: keep it selectable
-                label = self.instance.owner_name or self.instance.owner_id
-                groups.insert(0, ("Current", [(current, label)]))
-                self.names[current] = self.instance.owner_name
-            self.fields["owner"].initial = current
-        self.fields["owner"].choices = [("", "Choose an owner…"), *groups]
+            if current in self.names:
+                self.fields["owner"].initial = current
+            else:  # a typed id, or no longer in the staff list
+                self.fields["connection"].initial = self.instance.connection_id
+                self.fields["typed_owner_id"].initial = self.instance.owner_id
+        self.fields["owner"].choices = [("", "—"), *groups]
 
-    def clean_owner(self) -> str:
-        value = self.cleaned_data["owner"]
-        connection_pk, _, owner_id = value.partition(":")
-        if not (connection_pk.isdigit() and owner_id):
-            raise ValidationError("Choose an owner from the list.")
-        self.instance.connection_id = int(connection_pk)
-        self.instance.owner_id = owner_id
-        self.instance.owner_name = self.names.get(value, "")
-        return value
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("DELETE"):
+            return cleaned
+        choice = cleaned.get("owner") or ""
+        connection = cleaned.get("connection")
+        typed = (cleaned.get("typed_owner_id") or "").strip()
+        if choice:
+            connection_pk, _, owner_id = choice.partition(":")
+            self.instance.connection_id = int(connection_pk)
+            self.instance.owner_id = owner_id
+            self.instance.owner_name = self.names.get(choice, "")
+        elif connection is not None and typed:
+            self.instance.connection = connection
+            self.instance.owner_id = typed
+            self.instance.owner_name = ""
+        elif connection is not None or typed:
+            raise ValidationError("Choose the source and type its owner id, or pick an owner.")
+        elif not self.instance.pk:
+            raise ValidationError("Pick an owner, or a source and its owner id.")
+        return cleaned
 
 
 class OwnerLinkFormSet(forms.BaseInlineFormSet):
