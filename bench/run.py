@@ -15,6 +15,7 @@ worker start and the parts run:
 - team        20 users with think time, then 1 user: content served, vendor 429s, p95,
               upstream calls per minute
 - freshness   a change made upstream (sandbox control API) until the list shows it
+- filters     each list filter and the close-date sort ÷ the plain list (bench/filters.py)
 - rss         (always) peak RSS per gunicorn worker
 
 Prints a table and writes bench/results/latest.json. Latencies are in ms and as ratios to L:
@@ -45,13 +46,14 @@ from pathlib import Path
 from urllib.parse import quote, urljoin
 
 import requests
+from filters import filter_rows, measure_filters  # bench/filters.py
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 USER, PASSWORD = "bench", "bench-password-1"
 STORA_TOKEN, NODESTASH_TOKEN = "sandbox-stora-token", "nds_test_sandbox"
 PROVIDERS = ("stora", "nodestash")
-PARTS = ("calls", "latency", "save", "team", "freshness")
+PARTS = ("calls", "latency", "save", "team", "freshness", "filters")
 # What a view must contain to count as "served with its content".
 CONTENT = {"list": "data-row", "detail": 'id="deal-title"', "board": "data-card"}
 
@@ -803,6 +805,7 @@ def rows(report: dict) -> list[tuple[str, str, str, str]]:
         s = report["save"]
         out.append(("Save of Name (nodestash, upstream)",
                     f"{s['median_ms']} ms = {s['median_x_L']} × L", "—", ""))  # fmt: skip
+    out += filter_rows(report)
     rss = report.get("peak_rss_mb_per_worker")
     if rss:
         out.append(("Peak RSS per gunicorn worker", f"{', '.join(map(str, rss))} MB",
@@ -931,6 +934,12 @@ def main() -> None:
             report["demo_peak_rss_mb_per_worker"] = demo.worker_peak_rss_mb()
             demo.stop()
             stacks.remove(demo)
+        if "filters" in parts:
+            step("timing each list filter against the plain list")
+            part(
+                "filters",
+                lambda: report.update(filters=measure_filters(large, client, args.repeat)),
+            )
         if "save" in parts:
             step("timing Saves")
             part(

@@ -70,7 +70,16 @@ def sharp_list_extras(request: HttpRequest, filters: services.DealFilters) -> di
         "owner_unlinked": filters.owner == OWNER_ME and not owner_links_for(request.user),
         "currencies": currency_choices(),
         "shown": {name: name in shown for name in COLUMNS},
-        "column_choices": [(name, label, name in shown) for name, label in COLUMNS.items()],
+        "column_links": [
+            {
+                "label": label,
+                "shown": name in shown,
+                "query": filters.to_querystring(
+                    cols=tuple(c for c in COLUMNS if (c in shown) != (c == name))
+                ),
+            }
+            for name, label in COLUMNS.items()
+        ],
         "export_query": filters.to_querystring(),
         "closing_month": CLOSING_MONTH,
         "closing_month_query": filters.to_querystring(

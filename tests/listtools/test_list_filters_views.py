@@ -47,7 +47,6 @@ def test_every_new_filter_has_a_label(sales_client):
         ("filter-close-to", "Expected close to"),
         ("filter-closing", "Closing this month"),
         ("filter-tags", "Tags"),
-        ("col-close", "Expected close"),
     ):
         assert re.search(rf'<label for="{field_id}"[^>]*>{label}</label>', html), label
         assert f'id="{field_id}"' in html
@@ -96,6 +95,13 @@ def test_my_deals_lists_the_deals_of_the_linked_staff_member(sales_client, sales
     owners = re.findall(r'<td data-label="Owner">([^<]*)</td>', html)
     assert owners and set(owners) == {escape(member.label)}
     assert "nobody has linked you yet" not in html
+
+
+def test_each_column_has_a_link_that_shows_or_hides_it_keeping_the_filters(sales_client):
+    html = html_of(sales_client.get(LIST, {"status": "open"}))
+    hide_stage = "/deals/?status=open&amp;cols=&amp;cols=source&amp;cols=status&amp;cols=value"
+    assert re.search(rf'href="{re.escape(hide_stage)}[^"]*"[^>]*>Hide Stage</a>', html)
+    assert ">Show Tags</a>" in html and ">Hide Owner</a>" in html
 
 
 def test_hidden_columns_are_left_out_and_new_ones_shown(sales_client):
