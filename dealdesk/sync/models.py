@@ -10,6 +10,19 @@ from django.db import models
 
 from dealdesk.connections.models import Connection
 
+# What the sharper list filters' covering indexes hold after their leading columns.
+_SHARP = [
+    "expected_close_date",
+    "tags",
+    "status",
+    "stage_id",
+    "upstream_updated_at",
+    "name_sort",
+    "value_amount",
+    "value_currency",
+    "value_text",
+]
+
 
 class SyncedDeal(models.Model):
     """One deal as last seen upstream. The indexed columns serve lists, filters, sorts, totals
@@ -80,6 +93,15 @@ class SyncedDeal(models.Model):
                     "stage_id",
                 ],
                 name="sync_deal_list",
+            ),
+            # The list's owner and expected-close filters (``listtools/filters.py``): a seek on
+            # their column, and everything count, totals, tags and the page's ids read besides.
+            models.Index(
+                fields=["connection", "deleted", "owner_id", *_SHARP], name="sync_deal_owner"
+            ),
+            models.Index(
+                fields=["connection", "deleted", "expected_close_date", *_SHARP[1:]],
+                name="sync_deal_close",
             ),
         ]
 
