@@ -203,3 +203,11 @@ def test_the_user_admin_page_has_the_owner_links(admin_client, connections):
     assert "Deal owner in each source (for “My deals”)" in html
     member = reference_load(connections["stora"]).staff[0]
     assert f'value="{connections["stora"].pk}:{member.value}"' in html
+
+
+def test_back_to_deals_keeps_the_sharper_filters_and_columns(sales_client):
+    html = html_of(sales_client.get(LIST, {"value_min": "1", "cols": ["", "value", "close"]}))
+    detail = re.search(r'<td class="cell-name" data-label="Name"><a href="([^"]+)"', html).group(1)
+    page = html_of(sales_client.get(detail.replace("&amp;", "&")))
+    back = re.search(r'<a href="([^"]*)">← Back to deals</a>', page).group(1)
+    assert back == "/deals/?value_min=1&amp;cols=&amp;cols=value&amp;cols=close"
