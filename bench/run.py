@@ -1,6 +1,6 @@
 """DealDesk benchmark: the synced store under gunicorn, with its sync worker, against the sandbox.
 
-    .venv/bin/python bench/run.py [--latency-ms 150] [--parts calls,latency,save,team,freshness]
+    .venv/bin/python bench/run.py [--latency-ms 150] [--parts calls,latency,team,live,...]
 
 Two stacks run side by side, each its own sandbox (vendor rate limits ON), SQLite database, huey
 queue, gunicorn (DealDesk) and ``manage.py run_huey`` (the sync worker): ``large`` (10,000 deals
@@ -15,6 +15,8 @@ worker start and the parts run:
 - team        20 users with think time, then 1 user: content served, vendor 429s, p95,
               upstream calls per minute
 - freshness   a change made upstream (sandbox control API) until the list shows it
+- live        (bench/live_pages.py, in Chromium) a change made upstream until an open deal page
+              shows it, webhooks off and on; and the server's cost of 50 idle open pages
 - filters     each list filter and the close-date sort ÷ the plain list (bench/filters.py)
 - rss         (always) peak RSS per gunicorn worker
 
@@ -47,13 +49,14 @@ from urllib.parse import quote, urljoin
 
 import requests
 from filters import filter_rows, measure_filters  # bench/filters.py
+from live_pages import idle_cost, update_latency
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 USER, PASSWORD = "bench", "bench-password-1"
 STORA_TOKEN, NODESTASH_TOKEN = "sandbox-stora-token", "nds_test_sandbox"
 PROVIDERS = ("stora", "nodestash")
-PARTS = ("calls", "latency", "save", "team", "freshness", "filters")
+PARTS = ("calls", "latency", "save", "team", "freshness", "live", "filters")
 # What a view must contain to count as "served with its content".
 CONTENT = {"list": "data-row", "detail": 'id="deal-title"', "board": "data-card"}
 
@@ -795,6 +798,8 @@ def rows(report: dict) -> list[tuple[str, str, str, str]]:
              f"p95 {f['p95_s']} s, median {f['median_s']} s ({f['seen']}/{f['samples']})",
              "p95 ≤ 15 s", verdict(ok))
         )  # fmt: skip
+    if "live" in report:
+        out += live_rows(report["live"])
     for provider, b in report.get("backfill_floor", {}).items():
         out.append(
             (f"Backfill 10,000 deals, {provider}",
@@ -811,6 +816,43 @@ def rows(report: dict) -> list[tuple[str, str, str, str]]:
         out.append(("Peak RSS per gunicorn worker", f"{', '.join(map(str, rss))} MB",
                     "≤ 120 MB", verdict(max(rss) <= 120)))  # fmt: skip
     del latency
+    return out
+
+
+def live_rows(live: dict) -> list[tuple[str, str, str, str]]:
+    out = []
+    update = live.get("update", {})
+    for mode, by_source in update.items():
+        if not isinstance(by_source, dict):
+            continue
+        for provider, u in by_source.items():
+            webhook = "webhook on" if mode == "webhooks_on" else "polling only"
+            target, ok = ("p95 ≤ 3 s", u["p95_s"] is not None and u["p95_s"] <= 3) if (
+                mode == "webhooks_on") else ("p95 ≤ poll + 3 s", None)  # fmt: skip
+            if mode != "webhooks_on" and u["p95_s"] is not None:
+                ok = u["p95_s"] <= 5 + 3  # the sync's 5 s active poll, then the page's check
+            out.append(
+                (f"Upstream change → open deal page, {provider} ({webhook})",
+                 f"p95 {u['p95_s']} s, median {u['median_s']} s ({u['seen']}/{u['samples']})",
+                 target, verdict(ok and u["seen"] == u["samples"]))
+            )  # fmt: skip
+    if update:
+        out.append(("Open pages reloaded by live updates", str(update.get("reloads")), "0",
+                    verdict(update.get("reloads") == 0)))  # fmt: skip
+    if idle := live.get("idle"):
+        out += [
+            (f"{idle['pages']} idle open pages: requests",
+             f"{idle['requests_per_s']}/s ({idle['requests_per_page_per_s']}/s per page)",
+             "≤ 0.5/s per page",  # one feed check per 2 s; a window's edges add ≤ 1 per page
+             verdict(idle["requests_per_page_per_s"] <= 0.5 + 1 / idle["seconds"])),
+            (f"{idle['pages']} idle open pages: app server CPU",
+             f"{idle['app_cpu_pct_for_the_pages']} % of a core "
+             f"({idle['cpu_ms_per_request']} ms per request)", "report", ""),
+            (f"{idle['pages']} idle open pages: upstream calls",
+             f"{idle['upstream_calls_idle_pages']} vs {idle['upstream_calls_no_pages']} with none",
+             "≤ 1.2 × none", verdict(idle["upstream_calls_idle_pages"]
+                                     <= 1.2 * idle["upstream_calls_no_pages"] + 2)),
+        ]  # fmt: skip
     return out
 
 
@@ -847,6 +889,9 @@ def main() -> None:
     parser.add_argument("--think-s", type=float, default=6.0, help="mean pause between clicks")
     parser.add_argument("--duration", type=float, default=110, help="seconds per team/solo run")
     parser.add_argument("--fresh-samples", type=int, default=10)
+    parser.add_argument("--live-samples", type=int, default=10, help="per source and mode")
+    parser.add_argument("--idle-pages", type=int, default=50)
+    parser.add_argument("--idle-seconds", type=float, default=40)
     parser.add_argument("--share", type=float, default=0.5, help="DEALDESK_SYNC_SHARE")
     parser.add_argument(
         "--nodestash-plan", default="starter", help="sandbox plan to switch to, if it can ('' = no)"
@@ -962,6 +1007,17 @@ def main() -> None:
         if "freshness" in parts:
             step(f"freshness: {args.fresh_samples} upstream changes")
             part("freshness", lambda: report.update(freshness=freshness(large, args.fresh_samples)))
+        if "live" in parts:
+            step(f"live: {args.idle_pages} idle open pages for {args.idle_seconds:.0f} s")
+            paths = ["/deals/", "/board/", pages.stora, pages.nodestash]
+            part("live", lambda: report.setdefault("live", {}).update(
+                idle=idle_cost(large, paths, user=USER, password=PASSWORD,
+                               pages=args.idle_pages, seconds=args.idle_seconds)))  # fmt: skip
+            step(f"live: {args.live_samples} upstream changes per source into an open page")
+            part("live-latency", lambda: report.setdefault("live", {}).update(
+                update=update_latency(large, {"stora": pages.stora, "nodestash": pages.nodestash},
+                                      user=USER, password=PASSWORD,
+                                      samples=args.live_samples)))  # fmt: skip
         report["peak_rss_mb_per_worker"] = large.worker_peak_rss_mb()
         report["rss_now_mb_per_worker"] = large.worker_peak_rss_mb("VmRSS")
         report["sync_worker_peak_rss_mb"] = large.sync_worker_peak_rss_mb()

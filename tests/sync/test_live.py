@@ -31,6 +31,22 @@ def test_the_feed_names_the_deals_changed_since_the_token_without_calling_upstre
     assert sandbox.requests("stora") == [] and sandbox.requests("nodestash") == []
 
 
+def test_an_idle_pages_check_costs_one_query_of_the_feed(connections):
+    """What 50 open pages ask every 2 s: the latest token, and nothing more when it is theirs."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from dealdesk.sync.live import live_changes
+
+    token = live_token()
+    assert token  # the store was filled: there is a feed to follow
+    with CaptureQueriesContext(db) as queries:
+        answer = live_changes(token)
+
+    assert answer == {"token": token, "deals": [], "overflow": False}
+    assert len(queries) == 1
+
+
 def test_saving_an_unchanged_deal_is_not_a_change_but_a_deletion_is(connections):
     connection = connections["stora"]
     row = connection.deals.order_by("upstream_id").first()
