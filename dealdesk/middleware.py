@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+
+from dealdesk.deals.errors import page_not_found
 
 SIGNED_IN_AT = "dealdesk_signed_in_at"
 LAST_SEEN = "dealdesk_last_seen"
@@ -62,4 +64,29 @@ class PrivatePagesMiddleware:
         patch_vary_headers(response, ("HX-Request",))
         if request.user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
+        return response
+
+
+class DesignedNotFoundMiddleware:
+    """The designed 404 page with DEBUG on too (a developer sees what users see); Django's
+    technical 404, which lists the URL patterns, only with ``DEALDESK_TECHNICAL_404``. Goes last,
+    so it sees the 404 Django made for an unmatched URL or a view's ``Http404``. With DEBUG off
+    Django already uses ``handler404``."""
+
+    # Django's technical 404 page says why it is shown; nothing of ours says this.
+    TECHNICAL_MARK = b"DEBUG = True"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and settings.DEBUG
+            and not settings.DEALDESK_TECHNICAL_404
+            and not getattr(response, "streaming", False)
+            and self.TECHNICAL_MARK in response.content
+        ):
+            return page_not_found(request, Http404())
         return response

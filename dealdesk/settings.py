@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
     "dealdesk.sync.middleware.ActivityMiddleware",
+    "dealdesk.middleware.DesignedNotFoundMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -234,6 +235,8 @@ DEALDESK_SYNC_REFERENCE_INTERVAL = config.env_int(
 )
 # Pages show an alert for a source whose last successful sync is older than this.
 DEALDESK_SYNC_LAG_ALERT = config.env_int("DEALDESK_SYNC_LAG_ALERT", default=120, minimum=10)
+# With DEBUG on, Django's technical 404 (it lists the URL patterns) instead of the designed one.
+DEALDESK_TECHNICAL_404 = config.env_bool("DEALDESK_TECHNICAL_404", default=False)
 # Page views start the sync chains themselves (off in the test suite, which syncs explicitly).
 DEALDESK_SYNC_AUTOSTART = config.env_bool("DEALDESK_SYNC_AUTOSTART", default=True)
 # The address vendors reach DealDesk at, for registering webhooks (e.g. https://deals.example.com).

@@ -34,6 +34,7 @@ class Bar:
     text: str
     text_x: int
     text_y: int
+    tone: int = 0  # value bars: the currency's colour (its place in ``currencies``)
 
 
 @dataclass(frozen=True)
@@ -76,18 +77,18 @@ def pipeline_chart(board: Board) -> PipelineChart:
     for column in columns:
         bars: list[Bar] = []
         deals = f"{column.count} deal{'s' if column.count != 1 else ''}"
-        kinds: list[tuple[str, Decimal | int, Decimal | int, str]] = [
-            ("count", column.count, largest_count, deals)
+        kinds: list[tuple[str, Decimal | int, Decimal | int, str, int]] = [
+            ("count", column.count, largest_count, deals, 0)
         ]
         values: list[str] = []
-        for currency in currencies:
+        for tone, currency in enumerate(currencies):
             amount = totals[column.id].get(currency, Decimal(0))
             text = money(Money(amount, currency))
-            kinds.append(("value", amount, largest_value[currency], text))
+            kinds.append(("value", amount, largest_value[currency], text, tone))
             if amount:
                 values.append(text)
         row_top = y
-        for kind, amount, largest, text in kinds:
+        for kind, amount, largest, text, tone in kinds:
             width = _scaled(amount, largest)
             bars.append(
                 Bar(
@@ -99,6 +100,7 @@ def pipeline_chart(board: Board) -> PipelineChart:
                     text=text,
                     text_x=LABEL_WIDTH + width + TEXT_GAP,
                     text_y=y + BAR_HEIGHT - 3,
+                    tone=tone,
                 )
             )
             y += BAR_HEIGHT + BAR_GAP

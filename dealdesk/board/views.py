@@ -30,6 +30,7 @@ from dealdesk.board.selectors import (
     column_id_for,
 )
 from dealdesk.board.services import MoveRefused, board_move
+from dealdesk.deals.announce import announce
 from dealdesk.deals.errors import Problem, problem_for, sync_alert_context, with_retry_after
 from dealdesk.deals.forms import BoardMoveForm
 from dealdesk.deals.roles import can_edit_deals, require_editor
@@ -178,11 +179,13 @@ def _moved(request: HttpRequest, data: dict[str, Any], detail) -> HttpResponse:
         return HttpResponseRedirect(_board_url(f"{data['connection']}:{data['pipeline']}"))
     try:
         board = _read_board(data)
-    except ProviderError as error:
-        problem = problem_for(request, error, data["connection"])
-        return _feedback(
-            request, data, f"{message} The board could not be refreshed: {problem.message}"
-        )
+    except ProviderError:
+        # Saved upstream, but the columns cannot be redrawn: reload the page rather than
+        # leave the card where it no longer is.
+        messages.success(request, message)
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
     changed = {data["from_column"], data["target"]}
     for column in board.columns:
         if any(d.id == deal.id for d in column.deals):
@@ -192,8 +195,10 @@ def _moved(request: HttpRequest, data: dict[str, Any], detail) -> HttpResponse:
         board,
         message=message,
         changed_columns=[c for c in board.columns if c.id in changed],
+        moved_card=card_dom_id(deal),
     )
-    return TemplateResponse(request, f"{BOARD}#move-saved", context)
+    response = TemplateResponse(request, f"{BOARD}#move-saved", context)
+    return announce(request, response, message)
 
 
 def _feedback(request: HttpRequest, data: dict[str, Any], message: str) -> HttpResponse:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core import checks
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
@@ -40,6 +40,7 @@ logger = logging.getLogger("dealdesk.demo")
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # only ever for the sandbox demo; see demo_user_retire
+DEMO_ADMIN_APPS = ("connections", "deals", "sync")  # the apps whose admin pages the demo may use
 STARTUP_TIMEOUT_SECONDS = 30
 _LISTENING = re.compile(r"Sandbox listening on (http://[^\s:]+:(\d+))")
 
@@ -211,7 +212,9 @@ def sandbox_connections_disable() -> int:
 
 @transaction.atomic
 def demo_user_ensure():
-    """The ``demo``/``demo`` login: Sales (may edit deals) and staff (may see the admin)."""
+    """The ``demo``/``demo`` login: Sales (may edit deals) and staff with every permission on
+    DealDesk's own admin pages (connections, stage settings, audit, sync), so the admin it is
+    shown is one it can use."""
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=DEMO_USERNAME)
     user.set_password(DEMO_PASSWORD)
@@ -220,6 +223,9 @@ def demo_user_ensure():
     user.save()
     sales, _ = Group.objects.get_or_create(name=SALES_GROUP)
     user.groups.add(sales)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=DEMO_ADMIN_APPS)
+    )
     return user
 
 

@@ -21,6 +21,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from dealdesk.deals import services
+from dealdesk.deals.announce import announce
 from dealdesk.deals.errors import error_page, problem_for
 from dealdesk.deals.pages import page_number, page_query
 from dealdesk.deals.roles import require_editor
@@ -61,7 +62,8 @@ def saved_view_save_view(request: HttpRequest) -> HttpResponse:
         return _saved_views_response(request, 422, view_error=str(error), typed_name=name)
     if not request.htmx:
         return HttpResponseRedirect(_list_url(view.querystring))
-    return _saved_views_response(request, saved_name=view.name)
+    response = _saved_views_response(request, saved_name=view.name)
+    return announce(request, response, f"Saved “{view.name}”.")
 
 
 @require_POST
@@ -100,7 +102,7 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
         )
     except BulkRefused as error:
         context = {"bulk_refused": error.message, "bulk_action_label": ACTIONS.get(action, "")}
-        return _bulk_response(request, context, status=error.status)
+        return _bulk_response(request, context, status=error.status)  # an alert: read at once
     results = [
         {
             "name": outcome.name or "(no name)",
@@ -119,7 +121,10 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
         "bulk_saved": sum(1 for r in results if r["ok"]),
         "bulk_failed": sum(1 for r in results if not r["ok"]),
     }
-    return _bulk_response(request, context)
+    said = f"{context['bulk_saved']} saved" + (
+        f", {context['bulk_failed']} failed" if context["bulk_failed"] else ""
+    )
+    return announce(request, _bulk_response(request, context), said)
 
 
 def _bulk_response(request: HttpRequest, context: dict[str, Any], status: int = 200):

@@ -31,6 +31,7 @@ from dealdesk.providers.base import (
     Stage,
     parse_timestamp,
 )
+from dealdesk.sync.live import own_changes_note
 from dealdesk.sync.models import DealChange, ReferenceItem, SyncedDeal
 
 MAX_TEXT = 500  # stored columns are bounded; the payload keeps the whole (parsed) value
@@ -282,6 +283,7 @@ def deals_save(
                 SyncedDeal.objects.filter(pk=row.pk).update(**fields)
             changed += 1
         DealChange.objects.bulk_create(changes)  # what open pages follow (sync/live.py)
+        own_changes_note(changes)
     return changed
 
 
@@ -294,7 +296,10 @@ def deal_mark_deleted(connection: Connection, deal_id: str) -> None:
     if SyncedDeal.objects.filter(connection=connection, upstream_id=deal_id, deleted=False).update(
         deleted=True, synced_at=now
     ):
-        DealChange.objects.create(connection=connection, upstream_id=deal_id, changed_at=now)
+        change = DealChange.objects.create(
+            connection=connection, upstream_id=deal_id, changed_at=now
+        )
+        own_changes_note([change])
 
 
 def stored_deal(connection: Connection, deal_id: str) -> tuple[Deal, SyncedDeal] | None:

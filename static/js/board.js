@@ -121,7 +121,10 @@
   }
 
   document.body.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.detail.elt;
+    // A saved move replaced the form's column, so htmx tells its parent instead, with the
+    // parent as detail.elt; the request's own element is the form.
+    var config = event.detail.requestConfig;
+    var form = (config && config.elt) || event.detail.elt;
     if (!form || !form.matches || !form.matches("[data-move-form]")) {
       return;
     }
@@ -144,6 +147,22 @@
       return;
     }
     pending = null;
+    var card = form.closest("[data-card]");
+    movedCard = xhr.status < 300 && card ? card.id : null;
+  });
+
+  // After a move the focus goes to the moved card, in its new column.
+  var movedCard = null;
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (!movedCard) {
+      return;
+    }
+    var card = document.getElementById(movedCard);
+    movedCard = null;
+    if (card && !card.querySelector("[data-reason]")) {
+      card.focus({ preventScroll: true });
+      card.scrollIntoView({ block: "nearest" });
+    }
   });
 
   // The Lost reason form arrives in place of the card: put the focus on its select.

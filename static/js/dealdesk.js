@@ -92,21 +92,31 @@
     });
   });
 
-  // While a write is in flight, its submit buttons are disabled so a double click acts once.
+  // While a write is in flight its submit buttons say so with aria-disabled (never `disabled`,
+  // which would drop the focus to <body>), and a second submit of the same form is ignored, so a
+  // double click acts once.
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (elt && elt.tagName === "FORM" && elt.method === "post") {
+      elt.setAttribute("data-busy", "true");
       elt.querySelectorAll("button[type=submit]").forEach(function (button) {
-        button.disabled = true;
+        button.setAttribute("aria-disabled", "true");
       });
     }
   });
   document.body.addEventListener("htmx:afterRequest", function (event) {
     var elt = event.detail.elt;
     if (elt && elt.tagName === "FORM" && document.body.contains(elt)) {
+      elt.removeAttribute("data-busy");
       elt.querySelectorAll("button[type=submit]").forEach(function (button) {
-        button.disabled = false;
+        button.removeAttribute("aria-disabled");
       });
     }
   });
+  document.addEventListener("submit", function (event) {
+    if (event.target.getAttribute && event.target.getAttribute("data-busy") === "true") {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
 })();

@@ -27,10 +27,13 @@
   var MAX_RETRIES = 5; // then the skipped part waits for the next change
   var HEADERS = { "X-DealDesk-Live": "1" }; // a background read: it does not extend the session
 
+  var started = 0; // when the last check began: checks keep a steady POLL_MS cadence
+
   function schedule() {
     window.clearTimeout(timer);
     if (!stopped && !document.hidden) {
-      timer = window.setTimeout(tick, POLL_MS);
+      var wait = started ? POLL_MS - (Date.now() - started) : POLL_MS;
+      timer = window.setTimeout(tick, Math.max(wait, 250));
     }
   }
 
@@ -47,6 +50,7 @@
       return;
     }
     busy = true;
+    started = Date.now();
     window
       .fetch(feed + "?since=" + encodeURIComponent(since), {
         credentials: "same-origin",
@@ -67,8 +71,9 @@
         since = String(changes.token);
         var again = retry && retries < MAX_RETRIES;
         retries = again ? retries + 1 : 0;
-        if (again || changes.overflow || concernsThisPage(changes.deals)) {
-          return refresh(changes.deals, changes.overflow);
+        var news = notOwn(changes.deals, changes.latest || {});
+        if (again || changes.overflow || concernsThisPage(news)) {
+          return refresh(news, changes.overflow);
         }
         return null;
       })
@@ -79,6 +84,32 @@
         busy = false;
         schedule();
       });
+  }
+
+  // --- this page's own writes --------------------------------------------------------------
+
+  /* A board move answers with the columns and totals it changed (out of band), so the board need
+     not read its own move back: the server names the changes a write made (slug:id=change), and
+     only a newer change to that deal (someone else's) counts. Other pages read back as before. */
+  var own = {};
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    var header = xhr && event.detail.successful ? xhr.getResponseHeader("X-DealDesk-Live-Own") : "";
+    if (!header || !document.getElementById("board-columns")) {
+      return;
+    }
+    header.split(",").forEach(function (pair) {
+      var at = pair.lastIndexOf("=");
+      if (at > 0) {
+        own[pair.slice(0, at)] = Number(pair.slice(at + 1));
+      }
+    });
+  });
+
+  function notOwn(keys, latest) {
+    return keys.filter(function (key) {
+      return !(key in own && latest[key] !== undefined && latest[key] <= own[key]);
+    });
   }
 
   // --- which page is this ------------------------------------------------------------------
@@ -120,9 +151,21 @@
     return null;
   }
 
+  /* The list and the board answer htmx with just their results (no page chrome to render);
+     a deal page reads itself whole. */
+  function refreshHeaders() {
+    if (detailKey()) {
+      return HEADERS;
+    }
+    if (document.getElementById("board-columns") || document.getElementById("deal-table")) {
+      return { "X-DealDesk-Live": "1", "HX-Request": "true" };
+    }
+    return HEADERS;
+  }
+
   function refresh(keys, everything) {
     return window
-      .fetch(window.location.href, { credentials: "same-origin", headers: HEADERS })
+      .fetch(window.location.href, { credentials: "same-origin", headers: refreshHeaders() })
       .then(function (response) {
         return response.ok && !response.redirected ? response.text() : null;
       })

@@ -53,15 +53,49 @@
     }
   }
 
+  var opener = null; // what had the focus when the dialog opened: it gets it back
+
   function openHelp() {
     var dialog = document.getElementById("shortcuts-dialog");
     if (dialog && !dialog.open) {
+      opener = document.activeElement;
       dialog.showModal();
     }
   }
 
+  // In the search box, Escape leaves it (the query stays) and ArrowDown moves into the results.
+  function searchKeys(event) {
+    if (event.target.id !== "filter-q") {
+      return false;
+    }
+    if (event.key === "Escape") {
+      event.preventDefault(); // the browser would clear the query
+      var count = document.getElementById("result-count");
+      if (count) {
+        count.focus();
+      } else {
+        event.target.blur();
+      }
+      return true;
+    }
+    if (event.key === "ArrowDown" && rows().length) {
+      event.preventDefault();
+      var current = focusedRow();
+      if (current) {
+        current.classList.remove("is-focused");
+        current.removeAttribute("aria-current");
+      }
+      moveRow(1);
+      return true;
+    }
+    return false;
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    if (searchKeys(event)) {
       return;
     }
     if (document.querySelector("dialog[open]") || typing(event.target)) {
@@ -112,6 +146,18 @@
     row.classList.add("is-focused");
     row.setAttribute("aria-current", "true");
   });
+
+  var help = document.getElementById("shortcuts-dialog");
+  if (help) {
+    help.addEventListener("close", function () {
+      var kept = opener && opener !== document.body && document.body.contains(opener);
+      var back = kept ? opener : document.getElementById("main");
+      opener = null;
+      if (back) {
+        back.focus();
+      }
+    });
+  }
 
   document.addEventListener("click", function (event) {
     var close = event.target.closest && event.target.closest("[data-close-dialog]");

@@ -74,7 +74,6 @@ def test_editing_name_and_value_of_a_nodestash_deal_sends_each_with_its_own_idem
     )
     keys = {rename.headers.get("idempotency-key"), revalue.headers.get("idempotency-key")}
     assert None not in keys and len(keys) == 2
-    app.screenshot("deal-detail.png")
 
 
 def test_escape_cancels_an_edit_without_writing_and_focus_returns_to_the_value(app):

@@ -10,7 +10,6 @@ import io
 import re
 from decimal import Decimal
 
-from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
@@ -18,13 +17,7 @@ from dealdesk.connections.models import Connection
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.listtools.models import OwnerLink
 from dealdesk.sync.store import reference_load
-
-AXE = Axe()
-
-
-def assert_no_axe_violations(page) -> None:
-    results = AXE.run(page)
-    assert results.violations_count == 0, results.generate_report()
+from tests.browser.axe import assert_accessible
 
 
 def table_headers(page) -> list[str]:
@@ -49,7 +42,7 @@ def test_value_range_filters_in_place_and_a_typo_is_named_and_kept(app):
         assert Decimal(20000) <= amount <= Decimal(40000), text
     app.assert_no_reload()
     assert app.sandbox.requests() == []  # filtered in the synced store
-    assert_no_axe_violations(page)
+    assert_accessible(page, "list filtered by a value range")
 
     page.get_by_label("Maximum value").fill("200")
     page.get_by_label("Maximum value").press("Tab")
@@ -60,7 +53,7 @@ def test_value_range_filters_in_place_and_a_typo_is_named_and_kept(app):
     expect(page.get_by_label("Maximum value")).to_have_value("200")
     everything = deal_list(filters=DealFilters()).total_count
     expect(page.locator("#result-count")).to_contain_text(f"of {everything}")
-    assert_no_axe_violations(page)
+    assert_accessible(page, "a value range the list could not use")
 
 
 def test_my_deals_shows_the_deals_of_the_linked_staff_member(app):
@@ -78,7 +71,7 @@ def test_my_deals_shows_the_deals_of_the_linked_staff_member(app):
     owners = page.locator("tbody td[data-label=Owner]")
     expect(owners.first).to_have_text(member.label)
     assert set(owners.all_inner_texts()) == {member.label}
-    assert_no_axe_violations(page)
+    assert_accessible(page, "My deals")
 
 
 def test_my_deals_without_a_link_says_who_can_set_it_up(app):
@@ -86,7 +79,7 @@ def test_my_deals_without_a_link_says_who_can_set_it_up(app):
     app.login()
     page.get_by_label("Owner").select_option(label="My deals")
     expect(page.get_by_role("alert")).to_contain_text("nobody has linked you yet")
-    assert_no_axe_violations(page)
+    assert_accessible(page, "My deals without an owner link")
 
 
 def test_closing_this_month_is_one_click_and_shows_the_close_dates(app):
@@ -104,7 +97,7 @@ def test_closing_this_month_is_one_click_and_shows_the_close_dates(app):
     month = page.evaluate("new Date().toISOString().slice(0, 7)")
     for stamp in dates.evaluate_all("nodes => nodes.map(n => n.getAttribute('datetime'))"):
         assert stamp.startswith(month), stamp
-    assert_no_axe_violations(page)
+    assert_accessible(page, "closing this month with close dates")
 
 
 def test_hidden_columns_are_remembered_in_a_saved_view(app):
@@ -117,7 +110,7 @@ def test_hidden_columns_are_remembered_in_a_saved_view(app):
     expect(page.locator("#deal-table thead")).to_contain_text("Tags")
     shown = table_headers(page)
     assert "Stage" not in shown and "Tags" in shown
-    assert_no_axe_violations(page)
+    assert_accessible(page, "columns hidden and shown")
 
     page.get_by_label("View name").fill("No stages")
     page.get_by_role("button", name="Save view").click()

@@ -42,17 +42,21 @@ def test_saving_a_view_and_reopening_it_later(app):
     page.get_by_label("Status").select_option(label="Open")
     expect(page).to_have_url(re.compile(r"status=open"))
 
+    menu = page.locator("summary", has_text="Saved views")
+    menu.click()  # saved views are a menu beside the filters
     page.get_by_label("View name").fill("Open nodestash")
     page.get_by_role("button", name="Save view").click()
 
-    saved = page.get_by_role("complementary", name="Saved views")
-    expect(saved.get_by_role("status")).to_have_text("Saved “Open nodestash”.")
+    saved = page.get_by_role("region", name="Saved views")
+    expect(saved.locator(".saved-note")).to_have_text("Saved “Open nodestash”.")
+    expect(page.locator("#live-status")).to_have_text("Saved “Open nodestash”.")
     link = saved.get_by_role("link", name="Open nodestash")
     expect(link).to_have_attribute("href", "/deals/?status=open&source=nodestash")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Deals").click()
     expect(page.get_by_label("Source")).to_have_value("")
     app.sandbox.clear_log()
+    menu.click()
     saved.get_by_role("link", name="Open nodestash").click()
 
     expect(page).to_have_url(re.compile(r"/deals/\?status=open&source=nodestash$"))
@@ -89,7 +93,8 @@ def test_a_bulk_stage_change_over_mixed_results_shows_each_row(app):
 
     expect(page.locator("#bulk-progress")).to_be_visible()  # progress while the writes run
     results = page.get_by_role("region", name="Results for the selected deals")
-    expect(results.get_by_role("status")).to_have_text("2 of 3 saved, 1 failed.")
+    expect(results.locator(".bulk-summary")).to_have_text("2 of 3 saved, 1 failed.")
+    expect(page.locator("#live-status")).to_have_text("2 saved, 1 failed")  # announced once
     expect(results.get_by_role("alert")).to_contain_text("1 deal not changed")
     items = results.get_by_role("listitem")
     expect(items).to_have_count(3)

@@ -114,6 +114,7 @@ def test_a_move_on_as_board_reaches_bs_board_and_detail(app, other):
     b_board = other("/board/?pipeline=stora:stora")
     b_detail = other(f"/deals/stora/{deal_id}/")
 
+    card.locator("summary").click()  # the card's Move menu
     card.get_by_label("Move to").select_option(label="Quote sent")
     card.get_by_role("button", name="Move").click()
     expect(page.get_by_role("status")).to_contain_text("to Quote sent.")

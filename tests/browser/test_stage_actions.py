@@ -3,6 +3,8 @@ vendor's own call (Stora's lose/reopen endpoints, nodestash's stage_id PATCH).""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -29,6 +31,18 @@ def status_badge(page):
     return page.locator("#status-badge")
 
 
+def current_step(page):
+    """The stage bar's current step: the deal's stage, or Won / Lost at the bar's end."""
+    return page.locator("#deal-state [aria-current=step]")
+
+
+def choose_other_stage(page) -> tuple[str, str]:
+    """The last stage of the stage bar the deal is not in; returns (id, name)."""
+    button = page.locator("#deal-state .step-button[name=stage]").last
+    name = re.sub(r"^Move to\s*", "", button.inner_text()).strip()
+    return button.get_attribute("value"), name
+
+
 @pytest.mark.parametrize("source", ["stora", "nodestash"])
 def test_changing_stage_sends_the_chosen_stage_and_refreshes_state_and_history(app, source):
     page = app.page
@@ -37,13 +51,13 @@ def test_changing_stage_sends_the_chosen_stage_and_refreshes_state_and_history(a
     app.mark_page()
     app.sandbox.clear_log()
 
-    stage_id, stage_name = choose_other_option(page.get_by_role("combobox", name="Stage"))
-    page.get_by_role("button", name="Change stage").click()
+    stage_id, stage_name = choose_other_stage(page)
+    page.get_by_role("button", name=f"Move to {stage_name}").click()  # one click moves it
 
-    expect(page.locator("#deal-state")).to_contain_text(f"Stage {stage_name}")
-    expect(page.get_by_role("combobox", name="Stage")).to_have_value(stage_id)
+    expect(current_step(page)).to_contain_text(stage_name)
+    expect(page.get_by_role("button", name=f"Move to {stage_name}")).to_have_count(0)
     expect(page.get_by_role("region", name="History")).to_contain_text(stage_name)
-    expect(page.get_by_role("button", name="Change stage")).to_be_focused()
+    expect(current_step(page).locator(".step-label")).to_be_focused()
     app.assert_no_reload()
     (write,) = app.writes(source)
     assert (write.method, write.path, write.body, write.status) == (
@@ -84,7 +98,7 @@ def test_marking_a_stora_deal_lost_with_a_reason_then_reopening_it_to_a_chosen_s
     page.get_by_role("button", name="Reopen deal").click()
 
     expect(status_badge(page)).to_have_text("Open")
-    expect(page.locator("#deal-state")).to_contain_text(f"Stage {stage_name}")
+    expect(current_step(page)).to_contain_text(stage_name)
     expect(page.get_by_role("button", name="Mark lost")).to_be_visible()
     expect(page.locator("#field-assignee")).to_contain_text(assignee_name)
     history = page.get_by_role("region", name="History")
@@ -113,7 +127,7 @@ def test_reopening_a_lost_nodestash_deal_moves_it_to_the_chosen_open_stage(app):
     page.get_by_role("button", name="Reopen deal").click()
 
     expect(status_badge(page)).to_have_text("Open")
-    expect(page.locator("#deal-state")).to_contain_text(f"Stage {stage_name}")
+    expect(current_step(page)).to_contain_text(stage_name)
     app.assert_no_reload()
     (patch,) = app.writes("nodestash")
     assert (patch.method, patch.path, patch.body) == (
@@ -137,6 +151,6 @@ def test_marking_a_nodestash_deal_lost_asks_which_lost_stage_when_there_are_seve
     page.get_by_role("button", name="Confirm lost").click()
 
     expect(status_badge(page)).to_have_text("Lost")
-    expect(page.locator("#deal-state")).to_contain_text(f"Stage {stage_name}")
+    expect(current_step(page)).to_contain_text(stage_name)
     (patch,) = app.writes("nodestash")
     assert (patch.path, patch.body) == (f"/v1/deals/{deal_id}", {"stage_id": stage_id})

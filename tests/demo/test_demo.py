@@ -123,6 +123,20 @@ def test_demo_user_is_a_staff_sales_login_with_password_demo():
 
 
 @pytest.mark.django_db
+def test_the_demo_login_can_use_the_admin_the_readme_promises(client):
+    client.force_login(demo_user_ensure())
+
+    index = client.get("/admin/")
+    connections = client.get("/admin/connections/connection/")
+    deals = client.get("/deals/")
+
+    assert index.status_code == 200
+    assert "permission" not in index.text.lower()
+    assert connections.status_code == 200
+    assert 'href="/admin/"' in deals.text  # the Admin link, shown because it leads somewhere
+
+
+@pytest.mark.django_db
 def test_demo_login_works_through_the_login_page(client):
     demo_user_ensure()
 

@@ -47,7 +47,7 @@ def test_save_over_htmx_answers_with_the_aside_listing_the_shareable_link(sales_
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<aside id="saved-views"')
+    assert html.lstrip().startswith('<section id="saved-views"')
     assert '<a href="/deals/?source=nodestash&amp;sort=name&amp;stale=1"' in html
     assert "Saved “Stale nodestash”." in html
 
@@ -83,6 +83,6 @@ def test_filter_changes_over_htmx_refresh_the_aside_so_save_takes_the_current_fi
     sales_client,
 ):
     html = sales_client.get(reverse("deals:list"), {"status": "open"}, **HTMX).content.decode()
-    aside = html[html.index('<aside id="saved-views"') :]
+    aside = html[html.index('<section id="saved-views"') :]
     assert 'hx-swap-oob="true"' in aside[:120]
     assert '<input type="hidden" name="status" value="open">' in aside

@@ -27,7 +27,8 @@ def test_the_feed_names_the_deals_changed_since_the_token_without_calling_upstre
 
     assert changes["deals"] == [f"stora:{deal_id}"]
     assert changes["token"] > token
-    assert idle == {"token": changes["token"], "deals": [], "overflow": False}
+    assert idle == {"token": changes["token"], "deals": [], "overflow": False, "latest": {}}
+    assert changes["latest"] == {f"stora:{deal_id}": changes["token"]}
     assert sandbox.requests("stora") == [] and sandbox.requests("nodestash") == []
 
 
@@ -43,7 +44,7 @@ def test_an_idle_pages_check_costs_one_query_of_the_feed(connections):
     with CaptureQueriesContext(db) as queries:
         answer = live_changes(token)
 
-    assert answer == {"token": token, "deals": [], "overflow": False}
+    assert answer == {"token": token, "deals": [], "overflow": False, "latest": {}}
     assert len(queries) == 1
 
 
@@ -63,7 +64,7 @@ def test_saving_an_unchanged_deal_is_not_a_change_but_a_deletion_is(connections)
 def test_a_token_from_another_database_asks_the_page_to_refresh_everything(sales_client):
     answer = sales_client.get(FEED, {"since": live_token() + 1000}).json()
 
-    assert answer == {"token": live_token(), "deals": [], "overflow": True}
+    assert answer == {"token": live_token(), "deals": [], "overflow": True, "latest": {}}
 
 
 def test_pages_carry_the_feed_and_the_token_they_were_rendered_at(sales_client):
@@ -112,3 +113,28 @@ def test_old_feed_rows_and_webhook_event_ids_are_pruned(connections):
 
     assert list(WebhookEvent.objects.values_list("event_id", flat=True)) == ["evt_new"]
     assert list(DealChange.objects.values_list("id", flat=True)) == [latest]  # the counter holds
+
+
+def test_a_write_names_the_changes_it_made_so_the_writers_board_skips_its_own_echo(
+    sales_client, sandbox, no_rate_limits
+):
+    from django.urls import reverse
+
+    from dealdesk.board.selectors import board_get
+    from tests.board.test_board import HTMX, an_open_card, board_html, move_fields
+
+    board = board_get(connection_slug="stora", pipeline_id="stora")
+    column, deal = an_open_card(board)
+    target = next(c for c in board.columns if c.kind == "open" and c.id != column.id)
+    page = sales_client.get("/board/?pipeline=stora:stora")
+    data = move_fields(board_html(sales_client, "stora:stora"), deal.id)
+    before = live_token()
+
+    moved = sales_client.post(reverse("board:move"), {**data, "target": target.id}, **HTMX)
+
+    change = live_token()
+    assert change > before
+    assert moved["X-DealDesk-Live-Own"] == f"stora:{deal.id}={change}"
+    assert "X-DealDesk-Live-Own" not in page  # reads name nothing
+    feed = sales_client.get(FEED, {"since": before}).json()
+    assert feed["latest"] == {f"stora:{deal.id}": change}  # the writer's page: its own echo

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from dealdesk.deals import services
+from dealdesk.deals.announce import announce
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
 from dealdesk.deals.forms import FieldEditForm, known_field
 from dealdesk.deals.pages import (
@@ -143,8 +144,10 @@ def field_save_view(
         )
     if not request.htmx:
         return detail_redirect(request, connection_slug, deal_id)
-    context = detail_context(request, detail, field=editable_field(detail, field_name))
-    return TemplateResponse(request, f"{DETAIL}#field-saved", context)
+    field_shown = editable_field(detail, field_name)
+    context = detail_context(request, detail, field=field_shown)
+    response = TemplateResponse(request, f"{DETAIL}#field-saved", context)
+    return announce(request, response, f"{field_shown.label} saved")
 
 
 def _field_form_again(

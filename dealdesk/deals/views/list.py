@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
 from dealdesk.deals import services
+from dealdesk.deals.announce import announce, deals_found
 from dealdesk.deals.errors import connection_admin_url, error_page, problem_for
 from dealdesk.deals.pages import page_number, page_query, sort_links
 from dealdesk.listtools.context import list_extras
@@ -67,4 +68,6 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
     template = "deals/list.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#list-results"
-    return TemplateResponse(request, template, context)
+    response = TemplateResponse(request, template, context)
+    found = deals_found(result.total_count, result.start_index, result.end_index, result.page)
+    return announce(request, response, found)

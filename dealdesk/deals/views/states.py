@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from dealdesk.deals import services
+from dealdesk.deals.announce import announce
 from dealdesk.deals.errors import Problem, problem_for, with_retry_after
 from dealdesk.deals.forms import LostForm, ReopenForm, StageForm, StateChangeForm
 from dealdesk.deals.pages import (
@@ -24,11 +25,29 @@ from dealdesk.providers.base import NotFound, ProviderError
 
 
 def _state_response(
-    request: HttpRequest, connection_slug: str, deal_id: str, detail: services.DealDetail
+    request: HttpRequest,
+    connection_slug: str,
+    deal_id: str,
+    detail: services.DealDetail,
+    reopened: bool = False,
 ) -> HttpResponse:
     if not request.htmx:
         return detail_redirect(request, connection_slug, deal_id)
-    return TemplateResponse(request, f"{DETAIL}#state-saved", detail_context(request, detail))
+    response = TemplateResponse(request, f"{DETAIL}#state-saved", detail_context(request, detail))
+    return announce(request, response, _state_words(detail.deal, reopened))
+
+
+def _state_words(deal: Any, reopened: bool) -> str:
+    """What the live region says after a state write: the deal's state as it now is."""
+    stage = deal.stage.name if deal.stage else ""
+    if deal.status == "won":
+        return "Marked won"
+    if deal.status == "lost":
+        reason = deal.lost_reason_label or stage
+        return f"Marked lost: {reason}" if reason else "Marked lost"
+    if reopened:
+        return f"Reopened in {stage}" if stage else "Reopened"
+    return f"Stage changed to {stage}" if stage else "Saved"
 
 
 def _state_unavailable(
@@ -109,7 +128,7 @@ def _state_change(
             state_form=state_form,  # kept with the user's choices while the action still applies
             problem=problem,
         )
-    return _state_response(request, connection_slug, deal_id, detail)
+    return _state_response(request, connection_slug, deal_id, detail, state_form == "reopen")
 
 
 @require_GET

@@ -75,7 +75,9 @@ def test_values_show_nodestash_amounts_with_currency_and_stora_estimates_verbati
 
     assert money(nodestash.value) in html
     assert re.search(r"[€$£]\d{1,3}(,\d{3})*\.\d\d|[A-Z]{3} \d", money(nodestash.value))
-    assert f'data-label="Value">{stora.value_text}<' in html.replace("&#x27;", "'")
+    # Stora's free text is shown under a label of its own, never as an amount.
+    estimate = f'<span class="estimate-label">Estimate</span> {stora.value_text}</span>'
+    assert estimate in html.replace("&#x27;", "'")
 
 
 def test_statuses_read_open_won_or_lost_as_badges(sales_client):
