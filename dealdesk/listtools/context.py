@@ -64,6 +64,7 @@ def sharp_list_extras(request: HttpRequest, filters: services.DealFilters) -> di
     shown = set(filters.cols)
     return {
         "filter_problems": problems,
+        "more_filters_open": bool(problems),
         "typed": typed,
         "owner_groups": owner_choices(),
         "owner_me": OWNER_ME,

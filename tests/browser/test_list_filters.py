@@ -30,6 +30,7 @@ def test_value_range_filters_in_place_and_a_typo_is_named_and_kept(app):
     app.login()
     app.mark_page()
 
+    page.locator("summary", has_text="More filters").click()
     page.get_by_label("Minimum value").fill("20000")
     page.get_by_label("Maximum value").fill("40000")
     page.get_by_label("Maximum value").press("Tab")
