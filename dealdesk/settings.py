@@ -6,6 +6,7 @@ Every variable is listed in README.md and ``.env.example``.
 from pathlib import Path
 
 from dealdesk import config
+from dealdesk.backends import skip_unused_backends
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config.read_dotenv(str(BASE_DIR / ".env"))
@@ -260,6 +261,14 @@ else:
             "filename": config.env_str("HUEY_SQLITE_PATH", default=str(BASE_DIR / "huey.sqlite3")),
         }
     )
+
+# psycopg and redis are loaded only when the database, cache or queue above uses them
+# (``dealdesk/backends.py``: huey would import both anyway, ~19 MB per process).
+skip_unused_backends(
+    database_engine=DATABASES["default"]["ENGINE"],
+    cache_backend=CACHES["default"]["BACKEND"],
+    queue_class=str(HUEY["huey_class"]),
+)
 
 LOGGING = {
     "version": 1,

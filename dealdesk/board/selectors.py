@@ -30,6 +30,7 @@ from dealdesk.providers.base import (
     ProviderError,
     ReferenceData,
 )
+from dealdesk.sync.store import store_version
 
 CARDS_PER_COLUMN = 25  # the newest cards of a column; its count and totals cover them all
 WON_COLUMN, LOST_COLUMN, OTHER_COLUMN = "won", "lost", "other"
@@ -213,7 +214,10 @@ def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_
     by_id = {column.id: column for column in columns}
     counts: dict[str, int] = {}
     sums: dict[str, dict[str, Decimal]] = {}
-    for group in selectors.pipeline_groups(connection=connection, pipeline_id=pipeline.id):
+    version = store_version()
+    for group in selectors.pipeline_groups(
+        connection=connection, pipeline_id=pipeline.id, version=version
+    ):
         column_id = column_id_of(group.status, group.stage_id, pipeline)
         counts[column_id] = counts.get(column_id, 0) + group.count
         if group.total is not None and group.currency:
@@ -221,18 +225,24 @@ def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_
             per_currency[group.currency] = per_currency.get(group.currency, Decimal(0)) + Decimal(
                 group.total
             )
+    card_ids: dict[str, list[int]] = {}
     for column_id, column in by_id.items():
         column.total_count = counts.get(column_id, 0)
         column.money = [
             Money(amount, cur) for cur, amount in sorted(sums.get(column_id, {}).items())
         ]
         if column.total_count:
-            column.deals = selectors.pipeline_cards(
+            card_ids[column_id] = selectors.pipeline_card_ids(
                 connection=connection,
                 pipeline_id=pipeline.id,
                 where=column_filter(column, pipeline),
                 cards=cards,
+                version=version,
             )
+    # Every column's cards in one read of the store.
+    deals = selectors.deals_by_row_id(pk for ids in card_ids.values() for pk in ids)
+    for column_id, ids in card_ids.items():
+        by_id[column_id].deals = [deals[pk] for pk in ids if pk in deals]
     if not columns[-1].count:
         columns.pop()  # no deal in a deleted stage or an unknown status
     truncated = any(column.hidden_count for column in columns)

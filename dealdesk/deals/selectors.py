@@ -1,18 +1,23 @@
 """Reads of deals: queries over the synced store. No function here calls upstream.
 
 Every filter, search, sort and total runs in the database over all stored deals of the chosen
-sources, so a sort across both sources is exact, and a page costs the same with 40 deals or
-10,000.
+sources, so a sort across both sources is exact. What a list computes over every matching deal
+(its count and totals in one grouped query, a page's ids) is cached under the store's version
+token (``sync/store.store_version``), which every change to a stored deal replaces: a warm page
+then reads only its own rows, so it costs about the same with 40 deals or 10,000.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
+from django.core.cache import cache
 from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -20,13 +25,17 @@ from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_list
 from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
-from dealdesk.listtools.filters import OwnerKey, list_filters_q
+from dealdesk.listtools.filters import OwnerKey, list_filters_q, sharp_cache_scope
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
 from dealdesk.sync.health import SyncHealth, sync_health
 from dealdesk.sync.models import SyncedDeal, SyncState
-from dealdesk.sync.store import deal_from_row, reference_load
+from dealdesk.sync.store import deal_from_row, reference_load, store_version
 
 MAX_PAGE_SIZE = 100
+T = TypeVar("T")
+# A cached figure is keyed by the store's version, so it is never stale; the timeout only bounds
+# how long an unused one stays in the cache.
+STORE_CACHE_TTL = 60 * 60
 
 
 @dataclass(frozen=True)
@@ -174,34 +183,76 @@ def deal_queryset(
     return rows.order_by(*ORDERINGS.get(filters.sort, ORDERINGS["-updated"]))
 
 
-def money_totals_of(rows: QuerySet[SyncedDeal]) -> list[Money]:
-    sums = (
-        rows.exclude(value_amount=None)
-        .order_by()
-        .values("value_currency")
-        .annotate(total=Sum("value_amount"))
-    )
-    return sorted(
-        (Money(Decimal(row["total"]), row["value_currency"]) for row in sums),
-        key=lambda money: money.currency,
-    )
+@dataclass(frozen=True)
+class ListFigures:
+    """What a list shows about every deal matching its filters."""
+
+    total_count: int
+    currency_totals: list[CurrencyTotal]  # per currency: the sum and how many deals it adds
+    text_value_count: int  # deals whose value is free text (cannot be added up)
+
+    @property
+    def totals(self) -> list[Money]:
+        return [total.money for total in self.currency_totals]
 
 
-def currency_totals_of(rows: QuerySet[SyncedDeal]) -> list[CurrencyTotal]:
-    """Per currency: sum and count, in one grouped query, currencies in order."""
-    sums = (
-        rows.exclude(value_amount=None)
-        .order_by()
+def list_figures_of(rows: QuerySet[SyncedDeal]) -> ListFigures:
+    """Count, totals per currency and the text-value count in one grouped pass over a covering
+    index (``sync_deal_list`` or ``sync_deal_search``), rather than one pass for each."""
+    groups = (
+        rows.order_by()
         .values("value_currency")
-        .annotate(total=Sum("value_amount"), count=Count("pk"))
+        .annotate(
+            count=Count("pk"),
+            valued=Count("value_amount"),
+            total=Sum("value_amount"),
+            text_values=Count("pk", filter=Q(value_amount=None) & ~Q(value_text="")),
+        )
     )
-    return sorted(
-        (
-            CurrencyTotal(Money(Decimal(row["total"]), row["value_currency"]), row["count"])
-            for row in sums
-        ),
-        key=lambda total: total.money.currency,
-    )
+    total_count = text_value_count = 0
+    totals = []
+    for group in groups:
+        total_count += group["count"]
+        text_value_count += group["text_values"]
+        if group["total"] is not None:
+            money = Money(Decimal(group["total"]), group["value_currency"])
+            totals.append(CurrencyTotal(money, group["valued"]))
+    totals.sort(key=lambda total: total.money.currency)
+    return ListFigures(total_count, totals, text_value_count)
+
+
+def _store_cache_key(kind: str, *parts: object) -> str:
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return f"dealdesk:store:{kind}:{digest}"
+
+
+def _cached(key: str | None, compute: Callable[[], T]) -> T:
+    """``compute()``, kept in the cache under ``key`` (None: not cached)."""
+    if key is None:
+        return compute()
+    value: T | None = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, STORE_CACHE_TTL)
+    return value
+
+
+def _list_cache_key(
+    kind: str,
+    version: str,
+    filters: DealFilters,
+    connections: list[Connection],
+    *extra: object,
+    owner_keys: Iterable[OwnerKey] = (),
+) -> str | None:
+    """A cache key for a figure of this filtered list, or None when it must not be cached: the
+    store was never versioned, or "stale only" (which moves with the clock, not the store).
+    The sharper filters count with who "me" is and, for "closing this month", today's date."""
+    if not version or filters.stale:
+        return None
+    scope = (filters.q, filters.status, filters.stage, [c.pk for c in connections])
+    sharp = sharp_cache_scope(filters.sharp, owner_keys, today=timezone.localdate())
+    return _store_cache_key(kind, version, scope, sharp, *extra)
 
 
 def chosen_connections(filters: DealFilters) -> tuple[DealFilters, list[Connection], list]:
@@ -221,17 +272,27 @@ def deal_list(
 ) -> DealListResult:
     page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
     filters, chosen, connections = chosen_connections(filters)
+    owner_keys = tuple(owner_keys)
     rows = deal_queryset(filters=filters, connections=chosen, owner_keys=owner_keys)
-    total_count = rows.count()
+    version = store_version()
+    figures: ListFigures = _cached(
+        _list_cache_key("figures", version, filters, chosen, owner_keys=owner_keys),
+        lambda: list_figures_of(rows),
+    )
+    total_count = figures.total_count
     page_count = max(1, -(-total_count // page_size))
     page = max(1, min(int(page), page_count))
     offset = (page - 1) * page_size
     # The page's ids first (from the covering index ``sync_deal_list``), then only those rows:
     # sorting whole rows would read every matching deal's JSON.
-    ids = list(rows.values_list("pk", flat=True)[offset : offset + page_size])
-    by_pk = SyncedDeal.objects.in_bulk(ids)
-    deals = [deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk]
-    currency_totals = currency_totals_of(rows)
+    ids: list[int] = _cached(
+        _list_cache_key(
+            "ids", version, filters, chosen, filters.sort, offset, page_size, owner_keys=owner_keys
+        ),
+        lambda: list(rows.values_list("pk", flat=True)[offset : offset + page_size]),
+    )
+    by_pk = deals_by_row_id(ids)
+    deals = [by_pk[pk] for pk in ids if pk in by_pk]
     result = DealListResult(
         deals=deals,
         errors=source_alerts(chosen),
@@ -242,9 +303,9 @@ def deal_list(
         total_count=total_count,
         page=page,
         page_count=page_count,
-        totals=[t.money for t in currency_totals],
-        currency_totals=currency_totals,
-        text_value_count=rows.filter(value_amount=None).exclude(value_text="").count(),
+        totals=[t.money for t in figures.currency_totals],
+        currency_totals=figures.currency_totals,
+        text_value_count=figures.text_value_count,
         page_size=page_size,
     )
     if filters.source and len(chosen) == 1:
@@ -265,28 +326,54 @@ class PipelineGroup:
     total: Decimal | None
 
 
-def pipeline_groups(*, connection: Connection, pipeline_id: str) -> list[PipelineGroup]:
+def pipeline_groups(
+    *, connection: Connection, pipeline_id: str, version: str | None = None
+) -> list[PipelineGroup]:
     """Every count and total a board needs, in one grouped query over the covering index
-    ``sync_deal_pipeline``."""
-    rows = (
-        SyncedDeal.objects.filter(connection=connection, pipeline_id=pipeline_id, deleted=False)
-        .order_by()
-        .values("status", "stage_id", "value_currency")
-        .annotate(count=Count("pk"), total=Sum("value_amount"))
-    )
-    return [
-        PipelineGroup(
-            row["status"], row["stage_id"], row["value_currency"], row["count"], row["total"]
+    ``sync_deal_pipeline``; cached under the store's ``version`` (read when not given)."""
+    version = store_version() if version is None else version
+
+    def groups() -> list[PipelineGroup]:
+        rows = (
+            SyncedDeal.objects.filter(connection=connection, pipeline_id=pipeline_id, deleted=False)
+            .order_by()
+            .values("status", "stage_id", "value_currency")
+            .annotate(count=Count("pk"), total=Sum("value_amount"))
         )
-        for row in rows
-    ]
+        return [
+            PipelineGroup(
+                row["status"], row["stage_id"], row["value_currency"], row["count"], row["total"]
+            )
+            for row in rows
+        ]
+
+    key = _store_cache_key("groups", version, connection.pk, pipeline_id) if version else None
+    return _cached(key, groups)
 
 
-def pipeline_cards(*, connection: Connection, pipeline_id: str, where: Q, cards: int) -> list[Deal]:
-    """The ``cards`` most recently updated deals of one pipeline matching ``where``."""
-    rows = SyncedDeal.objects.filter(
-        where, connection=connection, pipeline_id=pipeline_id, deleted=False
+def pipeline_card_ids(
+    *, connection: Connection, pipeline_id: str, where: Q, cards: int, version: str | None = None
+) -> list[int]:
+    """The row ids of the ``cards`` most recently updated deals of one pipeline matching
+    ``where``; cached under the store's ``version`` (read when not given)."""
+    version = store_version() if version is None else version
+
+    def ids() -> list[int]:
+        rows = SyncedDeal.objects.filter(
+            where, connection=connection, pipeline_id=pipeline_id, deleted=False
+        )
+        return list(rows.order_by(*ORDERINGS["-updated"]).values_list("pk", flat=True)[:cards])
+
+    key = (
+        _store_cache_key("cards", version, connection.pk, pipeline_id, str(where), cards)
+        if version
+        else None
     )
-    ids = list(rows.order_by(*ORDERINGS["-updated"]).values_list("pk", flat=True)[:cards])
-    by_pk = SyncedDeal.objects.in_bulk(ids)
-    return [deal_from_row(by_pk[pk]) for pk in ids if pk in by_pk]
+    return _cached(key, ids)
+
+
+def deals_by_row_id(ids: Iterable[int]) -> dict[int, Deal]:
+    """The stored deals with these row ids, read in one query (only the columns a ``Deal`` is
+    made from: the indexed ones would only be decoded and dropped)."""
+    rows = SyncedDeal.objects.only("pk", "payload", "raw").in_bulk(list(ids))
+    return {pk: deal_from_row(row) for pk, row in rows.items()}

@@ -235,3 +235,15 @@ def list_filters_q(
     for tag in tags_parse(sharp.tags):
         where &= _tag_q(tag)
     return where
+
+
+def sharp_cache_scope(
+    sharp: SharpFilters, owner_keys: Iterable[OwnerKey], *, today: dt.date
+) -> tuple[object, ...]:
+    """What a cached list figure depends on among the sharper filters: their values, who "me"
+    is (under "My deals"), and the month (under "Closing this month", which moves with it)."""
+    mine = (
+        sorted((k.connection_id, k.owner_id) for k in owner_keys) if sharp.owner == OWNER_ME else []
+    )
+    month = month_bounds(today)[0].isoformat() if sharp.closing == CLOSING_MONTH else ""
+    return (tuple(vars(sharp).values()), tuple(mine), month)

@@ -44,13 +44,15 @@ def deal_nav_remember(
     next_query: str | None = None,
     prev_query: str | None = None,
 ) -> None:
-    pages = dict(session.get(SESSION_KEY) or {})
+    remembered = session.get(SESSION_KEY) or {}
+    pages = dict(remembered)
     canonical = _canonical(querystring)
     pages.pop(canonical, None)
     pages[canonical] = {"keys": keys, "next": next_query, "prev": prev_query}
     while len(pages) > REMEMBERED_PAGES:
         pages.pop(next(iter(pages)))
-    session[SESSION_KEY] = pages
+    if list(pages.items()) != list(remembered.items()):
+        session[SESSION_KEY] = pages  # a session write only when something changed
 
 
 Step = Neighbour | PageStep | None

@@ -56,6 +56,7 @@ from dealdesk.sync.store import (
     deals_save,
     reference_load,
     reference_save,
+    store_changed,
 )
 
 logger = logging.getLogger("dealdesk.sync")
@@ -352,6 +353,7 @@ def _forget_another_account(connection: Connection, state: SyncState) -> None:
         with transaction.atomic():
             SyncedDeal.objects.filter(connection=connection).delete()
             ReferenceItem.objects.filter(connection=connection).delete()
+            store_changed()
         state.backfill_cursor = state.walk_cursor = ""
         state.backfill_done = False
         state.backfill_count = 0
@@ -477,7 +479,11 @@ def _drop_unseen(run: _Run) -> None:
     unseen = unseen.filter(synced_at__lt=state.walk_started_at)
     ids = list(unseen.values_list("upstream_id", flat=True)[: WALK_VERIFY_MAX + 1])
     if len(ids) > WALK_VERIFY_MAX:
-        run.report.deleted += unseen.update(deleted=True, synced_at=timezone.now())
+        with transaction.atomic():
+            dropped = unseen.update(deleted=True, synced_at=timezone.now())
+            if dropped:
+                store_changed()
+        run.report.deleted += dropped
         return
     assert run.ref is not None
     for deal_id in ids:

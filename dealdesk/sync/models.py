@@ -94,6 +94,24 @@ class SyncedDeal(models.Model):
                 ],
                 name="sync_deal_list",
             ),
+            # Search is a substring match (``LIKE '%…%'``) that no B-tree can seek, but it can
+            # scan this narrow index instead of every wide row (JSON and all) for the count,
+            # totals and page ids of a search.
+            models.Index(
+                fields=[
+                    "connection",
+                    "deleted",
+                    "search_text",
+                    "status",
+                    "upstream_updated_at",
+                    "name_sort",
+                    "value_amount",
+                    "value_currency",
+                    "value_text",
+                    "stage_id",
+                ],
+                name="sync_deal_search",
+            ),
             # The list's owner and expected-close filters (``listtools/filters.py``): a seek on
             # their column, and everything count, totals, tags and the page's ids read besides.
             models.Index(
@@ -214,6 +232,18 @@ class DealChange(models.Model):
 
     def __str__(self) -> str:
         return f"change {self.pk} of {self.upstream_id}"
+
+
+class StoreVersion(models.Model):
+    """One row whose token changes whenever a stored deal's content does (a save that changed
+    it, a deletion, a full walk dropping deals). Reads cache what they computed over the whole
+    store (a list's count and totals, a page's ids, a board's columns) under this token, so a
+    cached figure is never older than the store (``store.store_version``)."""
+
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"store version {self.token}"
 
 
 class WebhookSubscription(models.Model):

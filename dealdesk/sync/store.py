@@ -3,7 +3,8 @@
 ``deal_to_payload`` / ``deal_from_payload`` turn a ``Deal`` into JSON and back; ``deal_save``
 upserts one deal (keeping fields the answer left out, and never letting an older answer
 overwrite a newer stored one unless told to); ``reference_save`` / ``reference_load`` keep a
-connection's ``ReferenceData`` as rows.
+connection's ``ReferenceData`` as rows. Every change to a stored deal's content also changes the
+store's version token (``store_version``), under which reads cache what they computed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dealdesk.providers.base import (
     parse_timestamp,
 )
 from dealdesk.sync.live import own_changes_note
-from dealdesk.sync.models import DealChange, ReferenceItem, SyncedDeal
+from dealdesk.sync.models import DealChange, ReferenceItem, StoreVersion, SyncedDeal
 
 MAX_TEXT = 500  # stored columns are bounded; the payload keeps the whole (parsed) value
 MAX_RAW_BYTES = 64 * 1024  # a vendor body larger than this is not kept verbatim
@@ -164,6 +165,24 @@ def deal_from_row(row: SyncedDeal) -> Deal:
     return deal_from_payload(row.payload, row.raw)
 
 
+# --- The store's version ----------------------------------------------------------------------
+
+
+def store_version() -> str:
+    """The token of the store's current content; "" before anything was ever stored (nothing
+    should be cached under it)."""
+    token = StoreVersion.objects.filter(pk=1).values_list("token", flat=True).first()
+    return token or ""
+
+
+def store_changed() -> None:
+    """A new token: whatever was cached under the old one is not read again. Called in the same
+    transaction as the change, so a reader never sees the new token with the old content."""
+    token = uuid.uuid4().hex
+    if not StoreVersion.objects.filter(pk=1).update(token=token):
+        StoreVersion.objects.update_or_create(pk=1, defaults={"token": token})
+
+
 # --- Deals -----------------------------------------------------------------------------------
 
 
@@ -283,6 +302,8 @@ def deals_save(
                 SyncedDeal.objects.filter(pk=row.pk).update(**fields)
             changed += 1
         DealChange.objects.bulk_create(changes)  # what open pages follow (sync/live.py)
+        if changes:
+            store_changed()
         own_changes_note(changes)
     return changed
 
@@ -293,13 +314,15 @@ def deal_save(connection: Connection, deal: Deal, *, authoritative: bool = False
 
 def deal_mark_deleted(connection: Connection, deal_id: str) -> None:
     now = timezone.now()
-    if SyncedDeal.objects.filter(connection=connection, upstream_id=deal_id, deleted=False).update(
-        deleted=True, synced_at=now
-    ):
-        change = DealChange.objects.create(
-            connection=connection, upstream_id=deal_id, changed_at=now
-        )
-        own_changes_note([change])
+    with transaction.atomic():
+        if SyncedDeal.objects.filter(
+            connection=connection, upstream_id=deal_id, deleted=False
+        ).update(deleted=True, synced_at=now):
+            change = DealChange.objects.create(
+                connection=connection, upstream_id=deal_id, changed_at=now
+            )
+            store_changed()
+            own_changes_note([change])
 
 
 def stored_deal(connection: Connection, deal_id: str) -> tuple[Deal, SyncedDeal] | None:

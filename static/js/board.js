@@ -1,6 +1,8 @@
 /* Pipeline board: drag a card onto another column with native HTML5 drag events. A drop only
    fills in the card's own "Move to" form and submits it (the same form keyboard and no-JS users
-   use); the server answers with the re-rendered columns, or an alert and the card goes back. */
+   use). However the form is sent (a drop, or the card's "Move…" menu), the card moves to its new
+   column at once; the server answers with the re-rendered columns, or an alert and the card goes
+   back. */
 (function () {
   "use strict";
 
@@ -84,21 +86,50 @@
       return;
     }
     select.value = target;
+    form.requestSubmit(); // showMove (below) moves the card as the form goes
+  });
+
+  function cssEscape(text) {
+    return window.CSS && window.CSS.escape ? window.CSS.escape(text) : text.replace(/"/g, '\\"');
+  }
+
+  /* Show a move at once, before the server answers: the card goes to the top of its target
+     column (Lost first asks for a reason, so a card bound there stays put until then). */
+  function showMove(form) {
+    var card = form.closest("[data-card]");
+    var select = form.querySelector("select[name=target]");
+    if (!card || !select || select.value === card.dataset.column) {
+      return;
+    }
     var item = card.parentNode; // the card's <li>
     pending = { item: item, parent: item.parentNode, next: item.nextSibling, form: form,
       from: card.dataset.column, select: select };
-    if (column.dataset.columnKind !== "lost") {
-      // Show the move at once; the server's answer replaces both columns, or it is undone.
+    var column = document.querySelector(
+      '#board-columns [data-drop-column="' + cssEscape(select.value) + '"]');
+    if (column && column.dataset.columnKind !== "lost") {
       var list = column.querySelector("[data-cards]");
-      var empty = list.querySelector(".column-empty");
+      var empty = list && list.querySelector(".column-empty");
       if (empty) {
         empty.remove();
       }
-      list.insertBefore(item, list.firstChild);
+      if (list) {
+        var menu = card.querySelector("details[open]");
+        if (menu) {
+          menu.open = false;
+        }
+        list.insertBefore(item, list.firstChild);
+      }
     }
     card.setAttribute("aria-busy", "true");
-    form.requestSubmit();
-  });
+  }
+
+  // Capture phase: runs before htmx sends the form.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.matches && form.matches("[data-move-form]") && !event.defaultPrevented) {
+      showMove(form);
+    }
+  }, true);
 
   function undo() {
     var move = pending;

@@ -137,3 +137,35 @@ def test_stale_cards_carry_a_visible_marker_with_an_accessible_label(board):
         assert days >= 14  # idle longer than the default threshold of 14 days
         assert card.get_attribute("data-column") not in ("won", "lost")  # closed: never stale
     assert writes(board) == []
+
+
+def test_a_move_from_the_cards_menu_shows_at_once_and_a_failure_puts_it_back(board):
+    """The card is in its new column while the server is still answering; refused, it returns."""
+    page = board.page
+    held = []
+    page.route("**/board/move/", lambda route: held.append(route))  # the answer waits for us
+
+    card, deal_id, name = first_card(board, "New enquiry")
+    card.locator("summary").click()
+    card.get_by_label("Move to").select_option(label="Reserved")
+    card.get_by_role("button", name="Move").click()
+
+    expect(card_in(board, "Reserved", deal_id)).to_be_visible()  # before any answer
+    expect(card_in(board, "New enquiry", deal_id)).to_have_count(0)
+    assert len(held) == 1 and writes(board) == []
+    board.sandbox.fail_next("stora", 5, 503)
+    held[0].continue_()  # the server now tries, and Stora refuses
+
+    expect(board.page.locator("#board-feedback").get_by_role("alert")).to_be_visible()
+    expect(card_in(board, "New enquiry", deal_id)).to_be_visible()
+    expect(card_in(board, "Reserved", deal_id)).to_have_count(0)
+    expect(page.locator(".alert-success")).to_have_count(0)  # never a green box
+    page.unroute("**/board/move/")
+
+    card = card_in(board, "New enquiry", deal_id)
+    card.locator("summary").click()
+    card.get_by_label("Move to").select_option(label="Reserved")
+    card.get_by_role("button", name="Move").click()
+    expect(board.page.get_by_role("status")).to_contain_text(f"Moved “{name}” to Reserved.")
+    expect(card_in(board, "Reserved", deal_id)).to_be_visible()
+    assert len(writes(board)) == 1

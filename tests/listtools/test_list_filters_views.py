@@ -211,3 +211,25 @@ def test_back_to_deals_keeps_the_sharper_filters_and_columns(sales_client):
     page = html_of(sales_client.get(detail.replace("&amp;", "&")))
     back = re.search(r'<a href="([^"]*)">← Back to deals</a>', page).group(1)
     assert back == "/deals/?value_min=1&amp;cols=&amp;cols=value&amp;cols=close"
+
+
+def test_cached_list_figures_tell_the_sharper_filters_and_users_apart(connections):
+    everything = deal_list(filters=DealFilters(), page_size=5)
+    some = deal_list(filters=DealFilters(value_min="20000"), page_size=5)
+    assert 0 < some.total_count < everything.total_count
+
+    staff = reference_load(connections["stora"]).staff
+    alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+    OwnerLink.objects.create(user=alice, connection=connections["stora"], owner_id=staff[0].value)
+    OwnerLink.objects.create(user=bob, connection=connections["stora"], owner_id=staff[1].value)
+    mine = DealFilters(owner="me")
+    alices = deal_list_for(mine, alice)
+    bobs = deal_list_for(mine, bob)
+    assert {d.owner.name for d in alices.deals} == {staff[0].label}
+    assert {d.owner.name for d in bobs.deals} == {staff[1].label}
+
+
+def deal_list_for(filters: DealFilters, user):
+    from dealdesk.deals import services
+
+    return services.deal_list(filters=filters, page_size=100, user=user)

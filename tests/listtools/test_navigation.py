@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +76,21 @@ def test_a_step_past_the_end_of_the_list_goes_back_to_the_list(sales_client):
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("deals:list") + "?q=nothing-like-this"
+
+
+def session_writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith('UPDATE "django_session"')]
+
+
+def test_the_same_list_page_again_does_not_write_the_session(sales_client):
+    sales_client.get(reverse("deals:list"), {"status": "open"})
+    with CaptureQueriesContext(db_connection) as again:
+        sales_client.get(reverse("deals:list"), {"status": "open"})
+    with CaptureQueriesContext(db_connection) as other:
+        sales_client.get(reverse("deals:list"), {"status": "won"})
+    with CaptureQueriesContext(db_connection) as back:
+        sales_client.get(reverse("deals:list"), {"status": "open"})
+
+    assert session_writes(again.captured_queries) == []  # nothing new to remember
+    assert len(session_writes(other.captured_queries)) == 1
+    assert len(session_writes(back.captured_queries)) == 1  # now the most recent page again

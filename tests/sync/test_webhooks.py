@@ -9,10 +9,12 @@ import time
 import pytest
 from django.test import Client
 
+from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.sandbox.webhooks import signature_header
 from dealdesk.sync.live import live_token
 from dealdesk.sync.models import DealChange, SyncedDeal, WebhookEvent, WebhookSubscription
 from dealdesk.sync.schedule import next_delay
+from dealdesk.sync.store import store_version
 from dealdesk.sync.webhooks import webhook_register, webhook_secret_set
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,6 +72,20 @@ def test_a_delivery_delivered_twice_is_applied_once(registered, connections, san
     subscription = WebhookSubscription.objects.get(pk=registered.pk)
     assert subscription.deliveries == 2
     assert subscription.last_delivery_at is not None
+
+
+def test_a_delivery_changes_what_a_cached_list_shows(registered, connections, sandbox):
+    deal_id = first_deal_id(sandbox)
+    filters = DealFilters(q="renamed for the cached list")
+    assert deal_list(filters=filters).total_count == 0  # cached under the store's version
+    version = store_version()
+
+    sandbox.mutate_deal("stora", deal_id, {"name": "Renamed for the cached list"})
+    (delivery,) = sandbox.wait_for_webhooks(attempts=1)
+
+    assert delivery["status"] == 200
+    assert store_version() != version
+    assert [d.id for d in deal_list(filters=filters).deals] == [deal_id]
 
 
 @pytest.mark.parametrize(

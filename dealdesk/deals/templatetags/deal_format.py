@@ -9,7 +9,7 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.dates import MONTHS_3
 
 from dealdesk.providers.base import Deal, EditableField, Money, humanise
 
@@ -52,13 +52,19 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
 
 
+def _day_month_year(value: dt.date) -> str:
+    """``date_format(value, "j M Y")`` without its per-call machinery (lists and boards format
+    hundreds of dates a page): ``12 Mar 2025``, the month in the active language."""
+    return f"{value.day} {MONTHS_3[value.month].title()} {value.year:04d}"
+
+
 @register.filter
 def relative_time(value: dt.datetime | dt.date | None, now: dt.datetime | None = None) -> str:
     """``3 h ago``, ``in 2 days``; older than a month falls back to the date."""
     if value is None:
         return ""
     if not isinstance(value, dt.datetime):
-        return date_format(value, "j M Y")
+        return _day_month_year(value)
     now = now or timezone.now()
     seconds = int((now - _aware(value)).total_seconds())
     future = seconds < 0
@@ -69,7 +75,7 @@ def relative_time(value: dt.datetime | dt.date | None, now: dt.datetime | None =
         if seconds >= unit_seconds:
             count = seconds // unit_seconds
             if unit == "day" and count > 30:
-                return date_format(timezone.localtime(_aware(value)), "j M Y")
+                return _day_month_year(timezone.localtime(_aware(value)))
             label = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
             return f"in {label}" if future else f"{label} ago"
     return "just now"  # pragma: no cover - the loop always returns
@@ -81,8 +87,9 @@ def full_time(value: dt.datetime | dt.date | None) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return date_format(timezone.localtime(_aware(value)), "j M Y, H:i")
-    return date_format(value, "j M Y")
+        local = timezone.localtime(_aware(value))
+        return f"{_day_month_year(local)}, {local.hour:02d}:{local.minute:02d}"
+    return _day_month_year(value)
 
 
 @register.filter

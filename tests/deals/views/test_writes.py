@@ -344,7 +344,8 @@ def test_changing_stage_updates_the_state_region_fields_and_history(sales_client
 
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="deal-state"')
-    assert f"<strong>{target.name}</strong>" in html
+    current = re.search(r'<li class="step step-current" aria-current="step">(.*?)</li>', html, re.S)
+    assert current and f"{target.name}<span" in current.group(1)  # the stage bar's current step
     assert (
         'id="deal-fields" class="card" aria-labelledby="fields-heading" hx-swap-oob="true"' in html
     )
