@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils.html import escape
 
+from dealdesk.deals import services
 from dealdesk.deals.services import DealFilters, deal_list
 from dealdesk.listtools.admin import OwnerLinkForm
 from dealdesk.listtools.models import OwnerLink
@@ -230,6 +231,4 @@ def test_cached_list_figures_tell_the_sharper_filters_and_users_apart(connection
 
 
 def deal_list_for(filters: DealFilters, user):
-    from dealdesk.deals import services
-
     return services.deal_list(filters=filters, page_size=100, user=user)
