@@ -28,8 +28,8 @@ from dealdesk.providers.base import (
     ReferenceData,
     Stage,
 )
-from dealdesk.sync.models import SyncedDeal
-from dealdesk.sync.store import reference_save, row_fields
+from dealdesk.sync.models import StoreVersion, SyncedDeal
+from dealdesk.sync.store import reference_save, row_fields, store_changed
 
 PER_SOURCE = 10_000
 STAFF = tuple(Choice(f"staff_{n:02d}", f"Staff member {n}") for n in range(7))
@@ -130,8 +130,10 @@ def fill_large_store(per_source: int = PER_SOURCE) -> LargeStore:
         for fields in [row_fields(deal, now=now)]
     ]
     SyncedDeal.objects.bulk_create(rows, batch_size=1000)
+    store_changed()  # as every write to the store does: a new version for the list cache
     return LargeStore(stora=stora, nodestash=nodestash, deals=deals, today=today)
 
 
 def empty_large_store(store: LargeStore) -> None:
     Connection.objects.filter(pk__in=[c.pk for c in store.connections]).delete()
+    StoreVersion.objects.all().delete()  # the module's fill was committed: leave no trace
