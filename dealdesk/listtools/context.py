@@ -83,9 +83,6 @@ def sharp_list_extras(request: HttpRequest, filters: services.DealFilters) -> di
         ],
         "export_query": filters.to_querystring(),
         "closing_month": CLOSING_MONTH,
-        "closing_month_query": filters.to_querystring(
-            closing=CLOSING_MONTH, close_from="", close_to=""
-        ),
     }
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
+
 from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_list
 from dealdesk.deals.listing import DealFilters
@@ -18,9 +20,10 @@ from dealdesk.listtools.filters import OwnerKey
 from dealdesk.listtools.models import OwnerLink
 from dealdesk.providers.base import humanise
 from dealdesk.sync.models import SyncedDeal
-from dealdesk.sync.store import reference_load
+from dealdesk.sync.store import reference_load, store_version
 
 EXPORT_CHUNK = 500
+CURRENCY_CACHE_TTL = 60 * 60  # keyed by the store's version: never stale, only unused
 
 
 def owner_links_for(user: Any) -> list[OwnerKey]:
@@ -64,8 +67,14 @@ def staff_choices(connection: Connection) -> list[tuple[str, str]]:
 
 
 def currency_choices() -> list[str]:
-    """The currencies stored deals carry, for the value filter's currency select."""
-    return sorted(
+    """The currencies stored deals carry, for the value filter's currency select (kept in the
+    cache under the store's version, like the list's own figures)."""
+    version = store_version()
+    key = f"dealdesk:store:currencies:{version}"
+    cached: list[str] | None = cache.get(key) if version else None
+    if cached is not None:
+        return cached
+    found = sorted(
         c
         for c in SyncedDeal.objects.filter(deleted=False)
         .exclude(value_currency="")
@@ -74,6 +83,9 @@ def currency_choices() -> list[str]:
         .distinct()
         if c
     )
+    if version:
+        cache.set(key, found, CURRENCY_CACHE_TTL)
+    return found
 
 
 # --- CSV export -----------------------------------------------------------------------------

@@ -232,3 +232,11 @@ def test_cached_list_figures_tell_the_sharper_filters_and_users_apart(connection
 
 def deal_list_for(filters: DealFilters, user):
     return services.deal_list(filters=filters, page_size=100, user=user)
+
+
+def test_the_value_filter_offers_the_stored_currencies(sales_client):
+    currencies = {m.currency for m in deal_list(filters=DealFilters()).totals}
+    assert len(currencies) > 1
+    html = html_of(sales_client.get(LIST))
+    for code in currencies:
+        assert f'<option value="{code}">{code}</option>' in html
