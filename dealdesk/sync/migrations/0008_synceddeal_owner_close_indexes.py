@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("connections", "0001_initial"),
-        ("sync", "0006_sync_deal_search_index"),
+        ("sync", "0007_reference_contacts_places_catalogue"),
     ]
 
     operations = [
