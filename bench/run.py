@@ -17,6 +17,7 @@ worker start and the parts run:
 - freshness   a change made upstream (sandbox control API) until the list shows it
 - live        (bench/live_pages.py, in Chromium) a change made upstream until an open deal page
               shows it, webhooks off and on; and the server's cost of 50 idle open pages
+- filters     each list filter and the close-date sort ÷ the plain list (bench/filters.py)
 - rss         (always) peak RSS per gunicorn worker
 
 Prints a table and writes bench/results/latest.json. Latencies are in ms and as ratios to L:
@@ -47,6 +48,7 @@ from pathlib import Path
 from urllib.parse import quote, urljoin
 
 import requests
+from filters import filter_rows, measure_filters  # bench/filters.py
 from live_pages import idle_cost, update_latency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +56,7 @@ PYTHON = sys.executable
 USER, PASSWORD = "bench", "bench-password-1"
 STORA_TOKEN, NODESTASH_TOKEN = "sandbox-stora-token", "nds_test_sandbox"
 PROVIDERS = ("stora", "nodestash")
-PARTS = ("calls", "latency", "save", "team", "freshness", "live")
+PARTS = ("calls", "latency", "save", "team", "freshness", "live", "filters")
 # What a view must contain to count as "served with its content".
 CONTENT = {"list": "data-row", "detail": 'id="deal-title"', "board": "data-card"}
 
@@ -811,6 +813,7 @@ def rows(report: dict) -> list[tuple[str, str, str, str]]:
         s = report["save"]
         out.append(("Save of Name (nodestash, upstream)",
                     f"{s['median_ms']} ms = {s['median_x_L']} × L", "—", ""))  # fmt: skip
+    out += filter_rows(report)
     rss = report.get("peak_rss_mb_per_worker")
     if rss:
         out.append(("Peak RSS per gunicorn worker", f"{', '.join(map(str, rss))} MB",
@@ -979,6 +982,12 @@ def main() -> None:
             report["demo_peak_rss_mb_per_worker"] = demo.worker_peak_rss_mb()
             demo.stop()
             stacks.remove(demo)
+        if "filters" in parts:
+            step("timing each list filter against the plain list")
+            part(
+                "filters",
+                lambda: report.update(filters=measure_filters(large, client, args.repeat)),
+            )
         if "save" in parts:
             step("timing Saves")
             part(

@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from dealdesk.deals.problems import problem_kind, problem_words, retry_after
+from dealdesk.listtools.filters import (
+    DEFAULT_COLUMNS,
+    SharpFilters,
+    columns_parse,
+    columns_query_pairs,
+    sharp_filters_parse,
+)
 from dealdesk.providers.base import STATUSES, ProviderError
 
-SORTS = ("-updated", "updated", "name", "-name", "value", "-value")
+SORTS = ("-updated", "updated", "name", "-name", "value", "-value", "close", "-close")
 
 
 # --- Public dataclasses (re-exported by dealdesk.deals.services) -----------------------------
@@ -27,6 +34,17 @@ class DealFilters:
     sort: str = "-updated"  # -updated | updated | name | -name | value | -value
     stale: bool = False  # only open deals idle past their stage's threshold (``stale.py``)
     no_next_step: bool = False  # only open deals whose source keeps activities and has none
+    # The sharper filters and the shown columns (``listtools/filters.py``): a value that cannot
+    # be used is "" here, and ``filter_problems`` says why.
+    owner: str = ""  # "" | "me" | "<connection slug>:<owner id>"
+    value_min: str = ""  # a plain decimal amount
+    value_max: str = ""
+    currency: str = ""  # "" | ISO code the value range applies in
+    close_from: str = ""  # expected close date range, ISO dates
+    close_to: str = ""
+    closing: str = ""  # "" | "month": expected to close this month (moves with the date)
+    tags: str = ""  # comma-separated; a deal must carry every one
+    cols: tuple[str, ...] = DEFAULT_COLUMNS  # shown columns besides Name
 
     @classmethod
     def from_querydict(cls, data) -> DealFilters:
@@ -48,7 +66,22 @@ class DealFilters:
             sort=sort if sort in SORTS else "-updated",
             stale=stale,
             no_next_step=no_next_step,
+            cols=columns_parse(data),
+            **vars(sharp_filters_parse(data)[0]),
         )
+
+    @property
+    def sharp(self) -> SharpFilters:
+        """The sharper filters alone (``listtools/filters.py``)."""
+        return SharpFilters(**{name: getattr(self, name) for name in vars(SharpFilters())})
+
+    @property
+    def sharp_active(self) -> bool:
+        return self.sharp != SharpFilters()
+
+    @property
+    def custom_cols(self) -> bool:
+        return self.cols != DEFAULT_COLUMNS
 
     def to_querystring(self, **overrides: Any) -> str:
         """``q=..&status=..``: only the values that differ from the defaults."""
@@ -60,6 +93,9 @@ class DealFilters:
         for item in dataclasses.fields(self):
             value = getattr(values, item.name)
             if value == getattr(defaults, item.name):
+                continue
+            if item.name == "cols":
+                pairs.extend(columns_query_pairs(value))
                 continue
             pairs.append((item.name, "1" if value is True else value))
         return urlencode(pairs)

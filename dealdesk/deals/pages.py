@@ -24,11 +24,16 @@ from dealdesk.timeline.selectors import deal_timeline
 
 DETAIL = "deals/detail.html"
 LIST_KEYS = ("q", "status", "source", "stage", "sort", "stale", "no_next_step", "page")
+# The sharper filters and shown columns (``listtools/filters.py``) travel along too.
+SHARP_KEYS = ("owner", "value_min", "value_max", "currency", "close_from", "close_to")
+SHARP_KEYS += ("closing", "tags")
+MULTI_KEYS = ("cols",)
 
 
 # --- List -----------------------------------------------------------------------------------
 
-SORTABLE = {"name": "name", "value": "-value", "updated": "-updated"}  # column -> first click
+# column -> first click
+SORTABLE = {"name": "name", "value": "-value", "updated": "-updated", "close": "close"}
 
 
 def sort_links(filters: services.DealFilters) -> dict[str, dict[str, str]]:
@@ -67,10 +72,13 @@ def back_query(request: HttpRequest) -> str:
     source = request.GET.get("from") or request.POST.get("from") or ""
     parsed = QueryDict(source)
     kept = QueryDict(mutable=True)
-    for key in LIST_KEYS:
+    for key in LIST_KEYS + SHARP_KEYS:
         value = parsed.get(key)
         if value:
             kept[key] = value
+    for key in MULTI_KEYS:
+        if key in parsed:
+            kept.setlist(key, parsed.getlist(key))
     return kept.urlencode()
 
 

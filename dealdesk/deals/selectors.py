@@ -25,6 +25,7 @@ from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_list
 from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
+from dealdesk.listtools.filters import OwnerKey, list_filters_q, sharp_cache_scope
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
 from dealdesk.sync.health import SyncHealth, sync_health
 from dealdesk.sync.models import NextStepState, ReferenceItem, SyncedDeal, SyncState
@@ -49,6 +50,14 @@ def source_option(connection: Connection) -> SourceOption:
     return SourceOption(slug=connection.slug, label=connection.label, provider=connection.provider)
 
 
+@dataclass(frozen=True)
+class CurrencyTotal:
+    """The sum of one currency's values over every matching deal, and how many deals it adds."""
+
+    money: Money
+    count: int
+
+
 @dataclass
 class DealListResult:
     deals: list[Deal]
@@ -64,6 +73,7 @@ class DealListResult:
     text_value_count: int  # matching deals whose value is free text (cannot be added up)
     page_size: int
     refs: dict[str, ReferenceData] = field(default_factory=dict)
+    currency_totals: list[CurrencyTotal] = field(default_factory=list)  # sums with counts
 
     @property
     def next_page(self) -> int | None:
@@ -142,13 +152,21 @@ ORDERINGS: dict[str, list[str | OrderBy]] = {
     "-name": ["-name_sort", "-pk"],
     "value": [F("value_amount").asc(nulls_last=True), "name_sort", "pk"],
     "-value": [F("value_amount").desc(nulls_last=True), "name_sort", "pk"],
+    # Deals without an expected close date come last in both directions.
+    "close": [F("expected_close_date").asc(nulls_last=True), "name_sort", "pk"],
+    "-close": [F("expected_close_date").desc(nulls_last=True), "name_sort", "pk"],
 }
 
 
 def deal_queryset(
-    *, filters: DealFilters, connections: list[Connection], now: dt.datetime | None = None
+    *,
+    filters: DealFilters,
+    connections: list[Connection],
+    now: dt.datetime | None = None,
+    owner_keys: Iterable[OwnerKey] = (),
 ) -> QuerySet[SyncedDeal]:
-    """Every stored deal of ``connections`` matching ``filters``, in the filters' order."""
+    """Every stored deal of ``connections`` matching ``filters``, in the filters' order.
+    ``owner_keys``: who the viewer is in each source, for "My deals"."""
     rows = SyncedDeal.objects.filter(connection__in=connections, deleted=False)
     if filters.q:
         rows = rows.filter(search_text__contains=filters.q.casefold())
@@ -160,6 +178,10 @@ def deal_queryset(
         rows = rows.filter(_stale_q(stale_thresholds(), connections, now or timezone.now()))
     if filters.no_next_step:  # computed from the synced activities (sync/activity_store.py)
         rows = rows.filter(status=OPEN, next_step_state=NextStepState.NONE)
+    today = timezone.localdate(now) if now is not None else timezone.localdate()
+    sharp = list_filters_q(filters.sharp, connections, owner_keys=owner_keys, today=today)
+    if sharp:
+        rows = rows.filter(sharp)
     return rows.order_by(*ORDERINGS.get(filters.sort, ORDERINGS["-updated"]))
 
 
@@ -168,8 +190,12 @@ class ListFigures:
     """What a list shows about every deal matching its filters."""
 
     total_count: int
-    totals: list[Money]  # per currency
+    currency_totals: list[CurrencyTotal]  # per currency: the sum and how many deals it adds
     text_value_count: int  # deals whose value is free text (cannot be added up)
+
+    @property
+    def totals(self) -> list[Money]:
+        return [total.money for total in self.currency_totals]
 
 
 def list_figures_of(rows: QuerySet[SyncedDeal]) -> ListFigures:
@@ -180,6 +206,7 @@ def list_figures_of(rows: QuerySet[SyncedDeal]) -> ListFigures:
         .values("value_currency")
         .annotate(
             count=Count("pk"),
+            valued=Count("value_amount"),
             total=Sum("value_amount"),
             text_values=Count("pk", filter=Q(value_amount=None) & ~Q(value_text="")),
         )
@@ -190,8 +217,9 @@ def list_figures_of(rows: QuerySet[SyncedDeal]) -> ListFigures:
         total_count += group["count"]
         text_value_count += group["text_values"]
         if group["total"] is not None:
-            totals.append(Money(Decimal(group["total"]), group["value_currency"]))
-    totals.sort(key=lambda money: money.currency)
+            money = Money(Decimal(group["total"]), group["value_currency"])
+            totals.append(CurrencyTotal(money, group["valued"]))
+    totals.sort(key=lambda total: total.money.currency)
     return ListFigures(total_count, totals, text_value_count)
 
 
@@ -212,16 +240,24 @@ def _cached(key: str | None, compute: Callable[[], T]) -> T:
 
 
 def _list_cache_key(
-    kind: str, version: str, filters: DealFilters, connections: list[Connection], *extra: object
+    kind: str,
+    version: str,
+    filters: DealFilters,
+    connections: list[Connection],
+    *extra: object,
+    owner_keys: Iterable[OwnerKey] = (),
 ) -> str | None:
     """A cache key for a figure of this filtered list, or None when it must not be cached: the
-    store was never versioned, or "stale only" (which moves with the clock, not the store)."""
+    store was never versioned, or "stale only" (which moves with the clock, not the store).
+    The sharper filters count with who "me" is and, for "closing this month", today's date."""
     if not version or filters.stale:
         return None
     # Every filter but the sort (figures do not depend on it; ids add it) and the source (the
-    # connections stand for it), so a filter added to DealFilters can never share a key.
+    # connections stand for it), so a filter added to DealFilters can never share a key; and
+    # what the sharper filters resolve per user and per day ("me", "this month").
     scope = (dataclasses.replace(filters, sort="", source=""), [c.pk for c in connections])
-    return _store_cache_key(kind, version, scope, *extra)
+    sharp = sharp_cache_scope(filters.sharp, owner_keys, today=timezone.localdate())
+    return _store_cache_key(kind, version, scope, sharp, *extra)
 
 
 def chosen_connections(filters: DealFilters) -> tuple[DealFilters, list[Connection], list]:
@@ -232,13 +268,21 @@ def chosen_connections(filters: DealFilters) -> tuple[DealFilters, list[Connecti
     return filters, chosen, connections
 
 
-def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> DealListResult:
+def deal_list(
+    *,
+    filters: DealFilters,
+    page: int = 1,
+    page_size: int = 25,
+    owner_keys: Iterable[OwnerKey] = (),
+) -> DealListResult:
     page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
     filters, chosen, connections = chosen_connections(filters)
-    rows = deal_queryset(filters=filters, connections=chosen)
+    owner_keys = tuple(owner_keys)
+    rows = deal_queryset(filters=filters, connections=chosen, owner_keys=owner_keys)
     version = store_version()
     figures: ListFigures = _cached(
-        _list_cache_key("figures", version, filters, chosen), lambda: list_figures_of(rows)
+        _list_cache_key("figures", version, filters, chosen, owner_keys=owner_keys),
+        lambda: list_figures_of(rows),
     )
     total_count = figures.total_count
     page_count = max(1, -(-total_count // page_size))
@@ -247,7 +291,9 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
     # The page's ids first (from the covering index ``sync_deal_list``), then only those rows:
     # sorting whole rows would read every matching deal's JSON.
     ids: list[int] = _cached(
-        _list_cache_key("ids", version, filters, chosen, filters.sort, offset, page_size),
+        _list_cache_key(
+            "ids", version, filters, chosen, filters.sort, offset, page_size, owner_keys=owner_keys
+        ),
         lambda: list(rows.values_list("pk", flat=True)[offset : offset + page_size]),
     )
     by_pk = deals_by_row_id(ids)
@@ -262,7 +308,8 @@ def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> De
         total_count=total_count,
         page=page,
         page_count=page_count,
-        totals=figures.totals,
+        totals=[t.money for t in figures.currency_totals],
+        currency_totals=figures.currency_totals,
         text_value_count=figures.text_value_count,
         page_size=page_size,
     )

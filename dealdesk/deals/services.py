@@ -48,6 +48,7 @@ from dealdesk.deals.selectors import (
     lookup_options,
     source_option,
 )
+from dealdesk.listtools.selectors import owner_links_for
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     LOST,
@@ -185,9 +186,14 @@ def adapter_for_connection(connection: Connection) -> Provider:
 # --- Reads ---------------------------------------------------------------------------------
 
 
-def deal_list(*, filters: DealFilters, page: int = 1, page_size: int = 25) -> DealListResult:
-    """One page of the filtered list, from the store: no upstream call."""
-    return selectors.deal_list(filters=filters, page=page, page_size=page_size)
+def deal_list(
+    *, filters: DealFilters, page: int = 1, page_size: int = 25, user: Any = None
+) -> DealListResult:
+    """One page of the filtered list, from the store: no upstream call. ``user`` is who "My
+    deals" means."""
+    return selectors.deal_list(
+        filters=filters, page=page, page_size=page_size, owner_keys=owner_links_for(user)
+    )
 
 
 def money_totals(deals: list[Deal]) -> list[Money]:

@@ -12,6 +12,7 @@ field = deal + "fields/<slug:field_name>/"
 urlpatterns = [
     path("", deal_list.deal_list_view, name="list"),
     path("bulk/", list_tools.bulk_view, name="bulk"),  # before the deal patterns below
+    path("export.csv", list_tools.deal_export_view, name="export"),
     path("nav/", list_tools.deal_nav_step_view, name="nav_step"),
     path("new/", create.deal_new_view, name="new"),
     path("new/lookup/", create.lookup_view, name="new_lookup"),

@@ -13,6 +13,7 @@ from dealdesk.deals import services
 from dealdesk.deals.roles import can_edit_deals
 from dealdesk.deals.stale import stale_thresholds
 from dealdesk.listtools.bulk import ACTIONS, bulk_choices
+from dealdesk.listtools.filters import CLOSING_MONTH, COLUMNS, OWNER_ME, filter_problems
 from dealdesk.listtools.navigation import (
     Neighbour,
     PageStep,
@@ -20,6 +21,7 @@ from dealdesk.listtools.navigation import (
     deal_nav_remember,
 )
 from dealdesk.listtools.saved_views import saved_view_list
+from dealdesk.listtools.selectors import currency_choices, owner_choices, owner_links_for
 
 
 def list_extras(
@@ -47,6 +49,40 @@ def list_extras(
         "can_edit": can_edit,
         "bulk": bulk_choices(result) if can_edit and result.deals else None,
         "bulk_actions": ACTIONS,
+        **sharp_list_extras(request, filters),
+    }
+
+
+def sharp_list_extras(request: HttpRequest, filters: services.DealFilters) -> dict[str, Any]:
+    """The sharper filters' choices, typed values and problems, the column chooser, and the
+    CSV export's link (the same filters and sort as the page)."""
+    problems = filter_problems(request.GET)
+    typed = {
+        name: request.GET.get(name, "")[:300]
+        for name in ("value_min", "value_max", "close_from", "close_to", "tags")
+    }
+    shown = set(filters.cols)
+    return {
+        "filter_problems": problems,
+        "more_filters_open": bool(problems),
+        "typed": typed,
+        "owner_groups": owner_choices(),
+        "owner_me": OWNER_ME,
+        "owner_unlinked": filters.owner == OWNER_ME and not owner_links_for(request.user),
+        "currencies": currency_choices(),
+        "shown": {name: name in shown for name in COLUMNS},
+        "column_links": [
+            {
+                "label": label,
+                "shown": name in shown,
+                "query": filters.to_querystring(
+                    cols=tuple(c for c in COLUMNS if (c in shown) != (c == name))
+                ),
+            }
+            for name, label in COLUMNS.items()
+        ],
+        "export_query": filters.to_querystring(),
+        "closing_month": CLOSING_MONTH,
     }
 
 

@@ -7,9 +7,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,8 +26,10 @@ from dealdesk.deals.errors import error_page, problem_for
 from dealdesk.deals.pages import page_number, page_query
 from dealdesk.deals.roles import require_editor
 from dealdesk.listtools.bulk import ACTIONS, BulkRefused, BulkRow, bulk_apply
+from dealdesk.listtools.export import export_lines
 from dealdesk.listtools.navigation import deal_nav_remember
 from dealdesk.listtools.saved_views import saved_view_delete, saved_view_list, saved_view_save
+from dealdesk.listtools.selectors import deal_export_rows
 from dealdesk.providers.base import ProviderError
 
 LIST = "deals/list.html"
@@ -137,7 +146,10 @@ def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
     filters = services.DealFilters.from_querydict(params)
     try:
         result = services.deal_list(
-            filters=filters, page=page_number(params), page_size=settings.DEALDESK_PAGE_SIZE
+            filters=filters,
+            page=page_number(params),
+            page_size=settings.DEALDESK_PAGE_SIZE,
+            user=request.user,
         )
     except ProviderError as error:
         return error_page(request, problem_for(request, error))
@@ -155,3 +167,19 @@ def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
     deal = result.deals[-1] if request.GET.get("pick") == "last" else result.deals[0]
     url = reverse("deals:detail", args=[deal.connection_slug, deal.id])
     return HttpResponseRedirect(f"{url}?{urlencode({'from': query})}" if query else url)
+
+
+# --- CSV export ------------------------------------------------------------------------------
+
+
+@require_GET
+def deal_export_view(request: HttpRequest) -> StreamingHttpResponse:
+    """Every deal of the filtered list (the list's own querystring), streamed as CSV."""
+    filters = services.DealFilters.from_querydict(request.GET)
+    rows = deal_export_rows(filters=filters, user=request.user)
+    response = StreamingHttpResponse(
+        export_lines(rows, filters.cols), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="deals-{stamp}.csv"'
+    return response

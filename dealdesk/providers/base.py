@@ -133,6 +133,9 @@ class Deal:
     value: Money | None = None  # nodestash value + currency
     value_text: str | None = None  # Stora's free-text value_estimate, shown verbatim
     owner: Ref | None = None  # Stora assignee; nodestash owner_id is never shown as a person
+    # The vendor's owner id when ``owner`` names nobody (nodestash's owner_id, N-A5): kept so
+    # a user linked to it sees the deal under "My deals", never shown.
+    owner_id: str | None = None
     creator: Ref | None = None
     contact: Ref | None = None
     company: Ref | None = None

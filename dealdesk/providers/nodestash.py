@@ -760,6 +760,7 @@ class NodestashAdapter:
             pipeline=pipeline,
             value=_money(raw.get("value"), raw.get("currency")),
             owner=None,  # N-A5
+            owner_id=_text(raw.get("owner_id")),
             contact=self._link(raw, "contact", ref, REMOVED_CONTACT, embedded),
             company=self._link(raw, "company", ref, REMOVED_COMPANY, embedded),
             expected_close_date=_date(raw.get("expected_close_date")),

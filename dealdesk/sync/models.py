@@ -10,6 +10,19 @@ from django.db import models
 
 from dealdesk.connections.models import Connection
 
+# What the sharper list filters' covering indexes hold after their leading columns.
+_SHARP = [
+    "expected_close_date",
+    "tags",
+    "status",
+    "stage_id",
+    "upstream_updated_at",
+    "name_sort",
+    "value_amount",
+    "value_currency",
+    "value_text",
+]
+
 
 class NextStepState(models.TextChoices):
     UNTRACKED = "", "Not tracked"  # a vendor without activities, or not synced yet
@@ -120,6 +133,15 @@ class SyncedDeal(models.Model):
             models.Index(
                 fields=["connection", "deleted", "status", "next_step_state"],
                 name="sync_deal_next_step",
+            ),
+            # The list's owner and expected-close filters (``listtools/filters.py``): a seek on
+            # their column, and everything count, totals, tags and the page's ids read besides.
+            models.Index(
+                fields=["connection", "deleted", "owner_id", *_SHARP], name="sync_deal_owner"
+            ),
+            models.Index(
+                fields=["connection", "deleted", "expected_close_date", *_SHARP[1:]],
+                name="sync_deal_close",
             ),
         ]
 

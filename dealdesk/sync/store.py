@@ -88,6 +88,7 @@ def deal_to_payload(deal: Deal) -> dict[str, Any]:
         else None,
         "value_text": deal.value_text,
         "owner": _ref_json(deal.owner),
+        "owner_id": deal.owner_id,
         "creator": _ref_json(deal.creator),
         "contact": _ref_json(deal.contact),
         "company": _ref_json(deal.company),
@@ -150,6 +151,7 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
         value=value,
         value_text=payload.get("value_text"),
         owner=_ref(payload.get("owner")),
+        owner_id=payload.get("owner_id"),
         creator=_ref(payload.get("creator")),
         contact=_ref(payload.get("contact")),
         company=_ref(payload.get("company")),
@@ -252,7 +254,9 @@ def row_fields(deal: Deal, *, now: dt.datetime) -> dict[str, Any]:
         "value_amount": deal.value.amount if deal.value else None,
         "value_currency": _bounded(deal.value.currency if deal.value else "", 8),
         "value_text": _bounded(deal.value_text),
-        "owner_id": _bounded(deal.owner.id if deal.owner and deal.owner.id else "", 100),
+        "owner_id": _bounded(
+            deal.owner.id if deal.owner and deal.owner.id else deal.owner_id or "", 100
+        ),
         "owner_name": _bounded(deal.owner.name if deal.owner else "", 300),
         "contact_id": _bounded(deal.contact.id if deal.contact and deal.contact.id else "", 100),
         "contact_name": _bounded(deal.contact.name if deal.contact else "", 300),

@@ -135,9 +135,10 @@
     });
   }
 
-  /* A list row's deal key sits on one of its cells (the row itself keeps its plain markup). */
+  /* A list row's deal key sits on its name link and its Updated cell (the row itself keeps its
+     plain markup); the link is always there, whichever columns are shown. */
   function rowKey(row) {
-    var holder = row.querySelector("td[data-deal-key]");
+    var holder = row.querySelector("[data-deal-key]");
     return holder ? holder.getAttribute("data-deal-key") : null;
   }
 

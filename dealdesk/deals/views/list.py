@@ -20,7 +20,10 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
     filters = services.DealFilters.from_querydict(request.GET)
     try:
         result = services.deal_list(
-            filters=filters, page=page_number(request.GET), page_size=settings.DEALDESK_PAGE_SIZE
+            filters=filters,
+            page=page_number(request.GET),
+            page_size=settings.DEALDESK_PAGE_SIZE,
+            user=request.user,
         )
     except ProviderError as error:
         return error_page(request, problem_for(request, error))
@@ -50,6 +53,7 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
             or filters.stage
             or filters.stale
             or filters.no_next_step
+            or filters.sharp_active
         ),
     }
     context.update(
