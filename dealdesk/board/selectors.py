@@ -79,6 +79,7 @@ class Board:
     lost_reasons: tuple[Choice, ...]  # what "Lost reason" offers when a card moves into Lost
     truncated: bool  # a column holds more deals than it shows cards for
     stale: StaleThresholds
+    version: str = ""  # the store version the board was read under ("" when never stored)
 
     @property
     def value(self) -> str:
@@ -253,6 +254,7 @@ def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_
         lost_reasons=lost_reason_choices(adapter, ref, pipeline),
         truncated=truncated,
         stale=stale_thresholds(),
+        version=version,
     )
 
 
