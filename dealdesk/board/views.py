@@ -56,6 +56,7 @@ def _board_context(request: HttpRequest, board: Board, **extra: Any) -> dict[str
         "stale": board.stale,
         "can_edit": can_edit_deals(request.user),
         "board_url": _board_url(board.value),
+        "move_url": reverse("board:move"),  # once per board, not per card
         **extra,
     }
 
