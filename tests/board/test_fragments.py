@@ -186,3 +186,24 @@ def test_an_entry_expires_when_a_cards_age_or_stale_marker_would_change(connecti
     assert seconds_valid(board, now) == 201
     deal.updated_at = now - dt.timedelta(days=5, hours=23, minutes=55)  # "5 days" becomes 6
     assert seconds_valid(board, now) == 300
+
+
+def test_each_cards_move_to_select_offers_every_target_with_its_own_column_selected(
+    sales_client,
+):
+    board = board_get(connection_slug="stora", pipeline_id="stora")
+    html = board_html(sales_client, "stora:stora")
+    targets = [(c.id, c.name) for c in board.targets()]
+
+    checked = 0
+    for column in board.columns:
+        for deal in column.deals:
+            select = re.search(
+                rf'<select id="card-{deal.id}-target" name="target">(.*?)</select>', html, re.S
+            ).group(1)
+            options = re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', select)
+            assert [(value, name) for value, _selected, name in options] == targets
+            own = [column.id] if column.kind != "other" else []  # "Other stages": no target
+            assert [value for value, selected, _name in options if selected] == own
+            checked += 1
+    assert checked >= 40
