@@ -20,7 +20,7 @@ from dealdesk.board.fragments import (
     cache_key,
     seconds_valid,
 )
-from dealdesk.board.selectors import board_get
+from dealdesk.board.selectors import board_cards_load, board_get
 from dealdesk.deals.stale import StaleThresholds
 from tests.board.test_board import HTMX, an_open_card, board_html, move_fields
 from tests.conftest import make_user
@@ -207,3 +207,16 @@ def test_each_cards_move_to_select_offers_every_target_with_its_own_column_selec
             assert [value for value, selected, _name in options if selected] == own
             checked += 1
     assert checked >= 40
+
+
+def test_a_board_read_without_its_cards_reads_them_on_demand_to_the_same_board(connections):
+    loaded = board_get(connection_slug="stora", pipeline_id="stora", cards=2)
+    lazy = board_get(connection_slug="stora", pipeline_id="stora", cards=2, load_cards=False)
+
+    assert not any(column.deals for column in lazy.columns)
+    assert lazy.truncated is loaded.truncated is True  # from the counts, before any card
+    board_cards_load(lazy)
+    assert [[d.key for d in c.deals] for c in lazy.columns] == [
+        [d.key for d in c.deals] for c in loaded.columns
+    ]
+    assert [c.hidden_count for c in lazy.columns] == [c.hidden_count for c in loaded.columns]

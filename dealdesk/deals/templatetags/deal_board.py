@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from dealdesk.board.fragments import board_columns_html
-from dealdesk.board.selectors import Board, BoardColumn, card_dom_id
+from dealdesk.board.selectors import Board, BoardColumn, board_cards_load, card_dom_id
 from dealdesk.deals.stale import StaleThresholds
 from dealdesk.providers.base import Deal
 
@@ -54,10 +54,12 @@ def card_id(deal: Deal) -> str:
 @register.simple_tag(takes_context=True)
 def cached_board_columns(context: template.Context) -> str:
     """The ``board-columns`` partial, served from the cache when the board did not change
-    (``board/fragments.py``). A card asking for a lost reason is one viewer's state: not cached."""
+    (``board/fragments.py``); its cards are read from the store only when it is rendered. A
+    card asking for a lost reason is one viewer's state: not cached."""
     board: Board = context["board"]
 
     def render() -> str:
+        board_cards_load(board)
         return get_template("deals/board.html#board-columns").render(context.flatten())
 
     request = getattr(context, "request", None)
