@@ -5,8 +5,9 @@ Rendering the cards is the board's cost (up to 8 columns x 25 cards, each a move
 its reads are cached under the store's version token. So the rendered columns are cached too,
 keyed on everything they depend on: the store version (any change to a stored deal), the board
 (source and pipeline, its columns' names), whether the viewer may edit (move forms or none), the
-stale thresholds, the cards per column and the time zone. Cards show ages and stale markers that
-change as time passes, so an entry lives only until the first of them would read differently.
+stale thresholds, the cards per column, the time zone and the language. Cards show ages and
+stale markers that change as time passes, so an entry lives only until the first of them would
+read differently.
 
 What must never be shared is filled in per response: the cached HTML holds placeholders where
 the CSRF token and each move form's idempotency key go, and every response gets the request's
@@ -21,13 +22,13 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 from dealdesk.board.selectors import CARDS_PER_COLUMN, Board
 
@@ -58,7 +59,8 @@ def cache_key(board: Board, *, can_edit: bool) -> str | None:
         board.connection.label,
         "edit" if can_edit else "view",
         str(CARDS_PER_COLUMN),
-        settings.TIME_ZONE,
+        timezone.get_current_timezone_name(),  # dates are shown in it
+        get_language() or "",
         repr(sorted(stale.by_stage.items())),
         str(stale.default_days),
         # Stage names come from reference data, which refreshes without a new store version.
