@@ -60,6 +60,7 @@ def cache_key(board: Board, *, can_edit: bool) -> str | None:
         "edit" if can_edit else "view",
         str(CARDS_PER_COLUMN),
         timezone.get_current_timezone_name(),  # dates are shown in it
+        timezone.localdate().isoformat(),  # anything a card words by day ("due today")
         get_language() or "",
         repr(sorted(stale.by_stage.items())),
         str(stale.default_days),
