@@ -5,9 +5,9 @@ Rendering the cards is the board's cost (up to 8 columns x 25 cards, each a move
 its reads are cached under the store's version token. So the rendered columns are cached too,
 keyed on everything they depend on: the store version (any change to a stored deal), the board
 (source and pipeline, its columns' names), whether the viewer may edit (move forms or none), the
-stale thresholds, the cards per column, the time zone and the language. Cards show ages and
-stale markers that change as time passes, so an entry lives only until the first of them would
-read differently.
+stale thresholds, the cards per column, the time zone, the language and today's date. Cards
+show ages and stale markers that change as time passes, so an entry lives only until the first
+of them would read differently.
 
 What must never be shared is filled in per response: the cached HTML holds placeholders where
 the CSRF token and each move form's idempotency key go, and every response gets the request's
