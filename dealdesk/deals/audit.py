@@ -71,6 +71,23 @@ def audit_succeeded_before(*, connection_slug: str, deal_id: str, idempotency_ke
     ).exists()
 
 
+def audit_created_before(*, connection_slug: str, idempotency_key: str) -> str:
+    """The deal a create form with this key already made ("" if none): a double submit."""
+    if not idempotency_key:
+        return ""
+    found = (
+        AuditEntry.objects.filter(
+            connection_slug=connection_slug,
+            action="create",
+            idempotency_key=idempotency_key[:64],
+            outcome=AuditEntry.Outcome.SUCCEEDED,
+        )
+        .values_list("deal_id", flat=True)
+        .first()
+    )
+    return found or ""
+
+
 def audit_history(*, connection_slug: str, deal_id: str) -> list[AuditEntry]:
     """The deal's audit entries, newest first."""
     return list(

@@ -23,6 +23,8 @@ FIELD_KINDS = {
     "value": ("number", "Value"),
     "tags": ("tags", "Tags"),
     "expected_close_date": ("date", "Expected close date"),
+    "unit_type": ("select", "Unit type"),  # a line item, replaced by another (LINE_ITEM_TYPES)
+    "protection": ("select", "Protection"),
 }
 
 # Rules that hold for a field on every provider, so a save is checked before any upstream call:

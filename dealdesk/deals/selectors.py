@@ -27,7 +27,7 @@ from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
 from dealdesk.sync.health import SyncHealth, sync_health
-from dealdesk.sync.models import SyncedDeal, SyncState
+from dealdesk.sync.models import ReferenceItem, SyncedDeal, SyncState
 from dealdesk.sync.store import deal_from_row, reference_load, store_version
 
 MAX_PAGE_SIZE = 100
@@ -331,3 +331,45 @@ def deals_by_row_id(ids: Iterable[int]) -> dict[int, Deal]:
     made from: the indexed ones would only be decoded and dropped)."""
     rows = SyncedDeal.objects.only("pk", "payload", "raw").in_bulk(list(ids))
     return {pk: deal_from_row(row) for pk, row in rows.items()}
+
+
+# --- Lookups for the create form -------------------------------------------------------------
+
+LOOKUP_KINDS = {"contact": ReferenceItem.Kind.CONTACT, "company": ReferenceItem.Kind.PLACE}
+
+
+@dataclass(frozen=True)
+class LookupOption:
+    """A contact or company to pick: its id, its name, and what tells namesakes apart."""
+
+    id: str
+    label: str
+    detail: str = ""  # a contact's email; a company's address or website
+
+
+def lookup_options(
+    *, connection: Connection, lookup: str, query: str, limit: int = 20
+) -> list[LookupOption]:
+    """The synced contacts (``lookup="contact"``) or companies and sites (``"company"``) of one
+    connection whose name or email holds ``query``, by name; one indexed query, no upstream."""
+    kind = LOOKUP_KINDS.get(lookup)
+    if kind is None:
+        return []
+    rows = ReferenceItem.objects.filter(connection=connection, kind=kind)
+    text = " ".join(query.split())[:100]
+    if text:
+        rows = rows.filter(Q(name__icontains=text) | Q(details__email__icontains=text))
+    options = []
+    for row in rows.order_by("name", "upstream_id")[: max(1, min(limit, 50))]:
+        details = row.details if isinstance(row.details, dict) else {}
+        detail = next(
+            (
+                str(details[key])
+                for key in ("email", "address", "website")
+                if isinstance(details.get(key), str) and details[key]
+            ),
+            "",
+        )
+        label = row.name or row.upstream_id
+        options.append(LookupOption(row.upstream_id, label, "" if detail == label else detail))
+    return options

@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.validators import slug_re
+from django.db import IntegrityError
 
 from dealdesk.connections.crypto import UndecryptableSecret
 from dealdesk.connections.models import Connection
@@ -24,10 +28,12 @@ from dealdesk.connections.services import connection_get, connection_list
 from dealdesk.deals import selectors
 from dealdesk.deals.audit import (
     audit_change,
+    audit_created_before,
     audit_history,
     audit_record,
     audit_succeeded_before,
 )
+from dealdesk.deals.contact_links import DealContacts, deal_contacts
 from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.models import AuditEntry
 from dealdesk.deals.reference import (
@@ -35,7 +41,13 @@ from dealdesk.deals.reference import (
     reference_refresh_for_unknown_stage,
     reference_unknown_stage,
 )
-from dealdesk.deals.selectors import DealListResult, SourceOption, source_option
+from dealdesk.deals.selectors import (
+    DealListResult,
+    LookupOption,
+    SourceOption,
+    lookup_options,
+    source_option,
+)
 from dealdesk.providers import adapter_for
 from dealdesk.providers.base import (
     LOST,
@@ -69,10 +81,13 @@ __all__ = [
     "DealDetail",
     "DealFilters",
     "DealListResult",
+    "NewDeal",
     "SourceError",
     "SourceOption",
     "UnknownConnection",
     "deal_change_stage",
+    "deal_create",
+    "deal_create_form",
     "deal_get",
     "deal_history",
     "deal_list",
@@ -81,6 +96,7 @@ __all__ = [
     "deal_refresh",
     "deal_reopen",
     "deal_update",
+    "lookup_search",
     "source_options",
 ]
 
@@ -103,6 +119,8 @@ class DealDetail:
     history: list[AuditEntry]  # newest first
     connection: SourceOption
     synced_at: dt.datetime | None = None  # when the store last had it from upstream
+    # The contact, company or site, vendor links and named line items, from the store.
+    contacts: DealContacts = field(default_factory=DealContacts)
 
 
 # --- Connections ---------------------------------------------------------------------------
@@ -258,6 +276,7 @@ def _detail(
         history=deal_history(connection_slug=connection.slug, deal_id=deal.id),
         connection=source_option(connection),
         synced_at=synced_at,
+        contacts=deal_contacts(deal, ref, adapter.deal_links(deal, ref=ref)),
     )
 
 
@@ -570,13 +589,7 @@ def _write_attempt(
         updated = planned.send()
     except ProviderError as error:
         outcome = AuditEntry.Outcome.FAILED
-        if isinstance(error, Unavailable) and error.code in OUTCOME_UNKNOWN_CODES:
-            # The request went out: it may have been carried out. Say so, and never retry it.
-            error.message = (
-                f"{error.message.rstrip('.')}, so DealDesk cannot tell whether your change was "
-                "saved. Reload the deal to check before you try again."
-            )
-            error.code = WRITE_OUTCOME_UNKNOWN
+        _mark_outcome_unknown(error, "Reload the deal to check before you try again.")
         if isinstance(error, Conflict):
             outcome = AuditEntry.Outcome.CONFLICT
             error.current = error.current or _current_or_none(adapter, deal_id, ref)
@@ -590,6 +603,17 @@ def _write_attempt(
         request_id=adapter.last_request_id,
     )
     return _detail(connection, adapter, updated, ref, dt.datetime.now(dt.UTC))
+
+
+def _mark_outcome_unknown(error: ProviderError, what_to_do: str) -> None:
+    """A write that timed out or whose answer could not be read went out: it may have been
+    carried out. Say so, and never retry it."""
+    if isinstance(error, Unavailable) and error.code in OUTCOME_UNKNOWN_CODES:
+        error.message = (
+            f"{error.message.rstrip('.')}, so DealDesk cannot tell whether your change was "
+            f"saved. {what_to_do}"
+        )
+        error.code = WRITE_OUTCOME_UNKNOWN
 
 
 def _current_or_none(adapter: Provider, deal_id: str, ref: ReferenceData) -> Deal | None:
@@ -714,3 +738,156 @@ def _field_label(name: str, rows: list[dict[str, Any]]) -> str:
             label: str = row["label"]
             return label
     return humanise(name)
+
+
+# --- Create --------------------------------------------------------------------------------
+
+
+@dataclass
+class NewDeal:
+    """The create form of one source: its fields in the vendor's words, from the store."""
+
+    connection: SourceOption
+    fields: list[EditableField]
+    ref: ReferenceData
+
+    def lookup_label(self, lookup: str, object_id: str) -> str:
+        """The name of a picked contact or company, to show it picked again."""
+        return self.ref.names.get(object_id, "") if lookup and object_id else ""
+
+
+def deal_create_form(*, connection_slug: str) -> NewDeal:
+    """The fields a new deal of this source takes. Reference data comes from the store (read
+    live once only before the connection's first sync)."""
+    connection = connection_for_slug(connection_slug)
+    adapter = adapter_for_connection(connection)
+    ref = reference_get(adapter=adapter)
+    return NewDeal(source_option(connection), adapter.create_fields(ref=ref), ref)
+
+
+def lookup_search(
+    *, connection_slug: str, lookup: str, query: str, limit: int = 20
+) -> list[LookupOption]:
+    """Contacts or companies of a source whose name or email holds ``query``, from the store."""
+    connection = connection_for_slug(connection_slug)
+    return lookup_options(connection=connection, lookup=lookup, query=query, limit=limit)
+
+
+def deal_create(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    connection_slug: str,
+    values: dict[str, Any],
+    idempotency_key: str,
+) -> DealDetail:
+    """Create a deal upstream, put it in the store at once and audit it (whatever happens).
+
+    ``values`` are keyed by the ``create_fields`` names. The same ``idempotency_key`` (one per
+    rendered form) creates one deal: a submit that already succeeded returns that deal, one
+    racing it waits for it, and the key goes upstream too (a vendor answers a repeat with the
+    first deal)."""
+    connection = connection_for_slug(connection_slug)
+    lock = f"dealdesk:create:{connection.slug}:{idempotency_key[:64]}"
+    deadline = time.monotonic() + settings.DEALDESK_HTTP_READ_TIMEOUT + 5
+    while True:
+        created_id = audit_created_before(
+            connection_slug=connection.slug, idempotency_key=idempotency_key
+        )
+        if created_id:  # the same form again: it already created its deal
+            return deal_get(connection_slug=connection.slug, deal_id=created_id)
+        if cache.add(lock, True, timeout=settings.DEALDESK_HTTP_READ_TIMEOUT + 5):
+            break
+        if time.monotonic() > deadline:
+            break  # the other submit is lost: the vendor's idempotency still holds
+        time.sleep(0.1)  # the other submit of this form is on its way: wait for its deal
+    try:
+        return _deal_create(user, connection, values, idempotency_key)
+    finally:
+        cache.delete(lock)
+
+
+def _deal_create(
+    user: AbstractBaseUser | AnonymousUser,
+    connection: Connection,
+    values: dict[str, Any],
+    idempotency_key: str,
+) -> DealDetail:
+    typed_name = str(values.get("name") or "")
+
+    def audit(
+        deal_id: str, name: str, changes: list[dict[str, Any]], outcome: str, **kw: Any
+    ) -> None:
+        audit_record(
+            user=user,
+            connection_slug=connection.slug,
+            connection_label=connection.label,
+            deal_id=deal_id,
+            deal_name=name,
+            action="create",
+            changes=changes,
+            outcome=outcome,
+            idempotency_key=idempotency_key,
+            **kw,
+        )
+
+    changes: list[dict[str, Any]] = []
+    try:
+        adapter = adapter_for_connection(connection)
+        ref = reference_get(adapter=adapter)
+        fields = adapter.create_fields(ref=ref)
+        changes = [
+            audit_change(
+                field=field.name,
+                label=field.label,
+                old=None,
+                new=_created_display(field, values.get(field.name), ref),
+            )
+            for field in fields
+            if values.get(field.name) not in (None, "", ())
+        ]
+        _check_lookups(fields, values, ref)
+        with write_priority():
+            created = adapter.create_deal(values, ref=ref, idempotency_key=idempotency_key)
+    except ProviderError as error:
+        _mark_outcome_unknown(error, "Look for the deal in the list before you try again.")
+        audit(
+            "",
+            typed_name,
+            changes,
+            AuditEntry.Outcome.FAILED,
+            error_message=error.message,
+            request_id=error.request_id,
+        )
+        raise
+    try:
+        deal_save(connection, created, authoritative=True)  # in the list and its page at once
+    except IntegrityError:  # a poll or webhook stored it a moment before: update that row
+        deal_save(connection, created, authoritative=True)
+    audit(
+        created.id,
+        created.name or typed_name,
+        changes,
+        AuditEntry.Outcome.SUCCEEDED,
+        request_id=adapter.last_request_id,
+    )
+    return _detail(connection, adapter, created, ref, dt.datetime.now(dt.UTC))
+
+
+def _check_lookups(fields: list[EditableField], values: dict[str, Any], ref: ReferenceData) -> None:
+    """A picked contact or company must be one the store knows (a crafted id is not sent)."""
+    known = {"contact": {c.id for c in ref.contacts}, "company": {p.id for p in ref.places}}
+    errors = {
+        field.name: [f"Choose a {field.label.lower()} from the list."]
+        for field in fields
+        if field.lookup
+        and values.get(field.name)
+        and str(values[field.name]) not in known.get(field.lookup, set())
+    }
+    if errors:
+        raise ValidationFailed("Choose from the list.", field_errors=errors)
+
+
+def _created_display(field: EditableField, value: Any, ref: ReferenceData) -> Any:
+    if field.lookup:
+        return ref.names.get(str(value), value)
+    return _display(field, value)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dealdesk.deals.views import detail, fields, states
+from dealdesk.deals.views import create, detail, fields, states
 from dealdesk.deals.views import list as deal_list
 from dealdesk.listtools import views as list_tools
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("", deal_list.deal_list_view, name="list"),
     path("bulk/", list_tools.bulk_view, name="bulk"),  # before the deal patterns below
     path("nav/", list_tools.deal_nav_step_view, name="nav_step"),
+    path("new/", create.deal_new_view, name="new"),
+    path("new/lookup/", create.lookup_view, name="new_lookup"),
     path(deal, detail.deal_detail_view, name="detail"),
     path(deal + "refresh/", detail.deal_refresh_view, name="refresh"),
     path(field + "edit/", fields.field_edit_view, name="field_edit"),

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 OPEN, WON, LOST = "open", "won", "lost"
 STATUSES = (OPEN, WON, LOST)
@@ -105,6 +106,9 @@ class LineItem:
     quantity: int | None = None
 
 
+LINE_ITEM_TYPES = ("unit_type", "protection")  # also the names of the fields that replace them
+
+
 @dataclass
 class Deal:
     connection_slug: str
@@ -186,6 +190,9 @@ class EditableField:
     required: bool = False
     max_length: int | None = None
     help_text: str = ""
+    # A field whose value is picked by searching the synced reference data rather than from
+    # ``choices`` (``"contact"`` or ``"company"``: the ``ReferenceData`` list it searches).
+    lookup: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,16 +216,72 @@ class DealActions:
 
 
 @dataclass(frozen=True)
+class ContactInfo:
+    """A contact as the reference data knows it: how to reach them, already vendor-neutral."""
+
+    id: str
+    name: str
+    email: str = ""
+    phone: str = ""
+    company_id: str = ""
+
+
+@dataclass(frozen=True)
+class PlaceInfo:
+    """Where a deal belongs: a company (nodestash) or a site (Stora), with what locates it."""
+
+    id: str
+    name: str
+    kind: str  # "company" | "site" (shown as the row's label)
+    address: str = ""  # one line, e.g. "12 Jamestown Road, London NW1 7BY"
+    website: str = ""  # a bare domain, e.g. "acme.example"
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """Something a line item points at: a unit type (name and size) or a protection level
+    (its cover level: it has no name)."""
+
+    id: str
+    type: str  # one of LINE_ITEM_TYPES
+    name: str
+    detail: str = ""  # "50 sq ft"; "" for a protection level
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.detail})" if self.detail else self.name
+
+
+@dataclass(frozen=True)
 class ReferenceData:
     """Slow-changing lookups of one connection: stages/pipelines, staff and id -> name maps.
 
     Stora has one pipeline (id ``stora``) holding its stages. ``names`` maps every prefixed id
-    the adapter can resolve (staff, contacts, sites, companies) to a display name.
+    the adapter can resolve (staff, contacts, sites, companies) to a display name. ``contacts``,
+    ``places`` and ``catalogue`` hold what the deal page and the create form show beyond a
+    name; ``link_templates`` the vendor's link templates by name (``{rel}`` marks the path),
+    which only the adapter interprets (``Provider.deal_links``).
     """
 
     pipelines: tuple[Pipeline, ...] = ()
     staff: tuple[Choice, ...] = ()
     names: dict[str, str] = field(default_factory=dict)
+    contacts: tuple[ContactInfo, ...] = ()
+    places: tuple[PlaceInfo, ...] = ()
+    catalogue: tuple[CatalogueItem, ...] = ()
+    link_templates: dict[str, str] = field(default_factory=dict)
+
+    def contact(self, contact_id: str | None) -> ContactInfo | None:
+        return next((c for c in self.contacts if c.id == contact_id), None) if contact_id else None
+
+    def place(self, place_id: str | None) -> PlaceInfo | None:
+        return next((p for p in self.places if p.id == place_id), None) if place_id else None
+
+    def catalogue_item(self, item_id: str | None) -> CatalogueItem | None:
+        return next((c for c in self.catalogue if c.id == item_id), None) if item_id else None
+
+    def catalogue_of(self, line_type: str) -> tuple[CatalogueItem, ...]:
+        return tuple(item for item in self.catalogue if item.type == line_type)
 
     def stage(self, stage_id: str | None) -> Stage | None:
         for pipeline in self.pipelines:
@@ -229,6 +292,37 @@ class ReferenceData:
 
     def pipeline(self, pipeline_id: str | None) -> Pipeline | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)
+
+
+@dataclass(frozen=True)
+class DealLink:
+    """A link to the deal in the vendor's own app, already checked to be https to the host the
+    vendor's link template names."""
+
+    label: str  # "Open in Backoffice"
+    url: str
+
+
+def link_from_template(template: str, rel: str) -> str | None:
+    """``https://host{rel}`` with ``rel`` (a path we built) in place, or None unless the result
+    is an https URL to the template's own host, with no credentials, query or fragment."""
+    if template.count("{rel}") != 1:
+        return None
+    prefix, _, suffix = template.partition("{rel}")
+    if suffix or not rel.startswith("/") or any(c in rel for c in "?#\\@ \t\r\n"):
+        return None
+    try:
+        base = urlsplit(prefix)
+        url = urlsplit(prefix + rel)
+    except ValueError:
+        return None
+    if base.scheme != "https" or url.scheme != "https" or not base.hostname:
+        return None
+    if base.username or base.password or base.query or base.fragment or "@" in base.netloc:
+        return None
+    if url.netloc != base.netloc or url.query or url.fragment:
+        return None
+    return url.geturl()
 
 
 # --- Listing --------------------------------------------------------------------------------
@@ -443,6 +537,19 @@ class Provider(Protocol):
         ref: ReferenceData,
         idempotency_key: str,
     ) -> Deal: ...
+
+    def create_fields(self, *, ref: ReferenceData) -> list[EditableField]:
+        """The fields of a new deal in the vendor's words, in form order (DealDesk's field
+        names; ``lookup`` fields are searched in ``ref``). Read from ``ref``: no upstream call."""
+
+    def create_deal(
+        self, values: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        """Create a deal from ``values`` keyed by ``create_fields`` names (a missing or None
+        value is not sent). A refusal is ``ValidationFailed`` with errors by those names."""
+
+    def deal_links(self, deal: Deal, *, ref: ReferenceData) -> tuple[DealLink, ...]:
+        """Links to the deal in the vendor's app, from ``ref``'s templates (none if unsafe)."""
 
 
 # --- Webhooks (a capability: only adapters that implement ``WebhookReceiver``) --------------

@@ -31,9 +31,11 @@ from dealdesk.providers.base import (
     Choice,
     Conflict,
     ConnectionInfo,
+    ContactInfo,
     DailyQuota,
     Deal,
     DealActions,
+    DealLink,
     DealPage,
     DealQuery,
     EditableField,
@@ -41,6 +43,7 @@ from dealdesk.providers.base import (
     Money,
     NotFound,
     Pipeline,
+    PlaceInfo,
     ProviderError,
     RateLimited,
     Ref,
@@ -77,6 +80,9 @@ N_A5_OWNER_READ_ONLY = True
 N_A6_IDEMPOTENT_PATCH = True
 # N-A7: PATCH accepts expected_close_date (and currency, contact_id, company_id).
 N_A7_EXTRA_PATCH_FIELDS = ("currency", "contact_id", "company_id", "expected_close_date")
+# N-A6 also covers POST: a create carries the Idempotency-Key of the rendered form, so a double
+# submit that reaches nodestash twice is answered with the first deal (§12, §19).
+N_A6_IDEMPOTENT_POST = True
 # N-A8: a cursor keeps working when ``limit`` changes between pages (§20).
 N_A8 = Assumption(
     "N-A8",
@@ -97,6 +103,7 @@ PAGE_LIMIT = 100  # the documented maximum; always sent (§14 pitfall 3)
 MAX_REFERENCE_PAGES = 20
 DEFAULT_BURST_LIMIT = 5  # Free plan; replaced by X-RateLimit-Burst-Limit once seen (§11)
 MAX_TITLE_LENGTH = 300
+DEFAULT_CURRENCY = "EUR"  # §19: a deal created without a currency is in EUR
 REMOVED_CONTACT = "Removed contact"
 REMOVED_COMPANY = "Removed company"
 UNKNOWN_STATUS = "unknown"
@@ -114,6 +121,10 @@ NODESTASH_TO_FIELD = {
     "tags": "tags",
     "expected_close_date": "expected_close_date",
     N_A4_STAGE_FIELD: "stage",
+    "pipeline_id": "stage",  # a create picks the pipeline with its stage
+    "currency": "currency",
+    "contact_id": "contact",
+    "company_id": "company",
     "cursor": "cursor",  # a list query's cursor (N-A8)
 }
 SORT_UPSTREAM = {
@@ -542,11 +553,36 @@ class NodestashAdapter:
     def reference_data(self) -> ReferenceData:
         pipelines = tuple(p for p in map(_pipeline, self._all_pages("/pipelines")) if p)
         names: dict[str, str] = {}
+        contacts = []
         for contact in self._all_pages("/contacts"):
             names[contact["id"]] = _contact_name(contact)
+            contacts.append(
+                ContactInfo(
+                    contact["id"],
+                    names[contact["id"]],
+                    email=_text(contact.get("email")) or "",
+                    phone=_text(contact.get("phone")) or "",
+                    company_id=_text(contact.get("company_id")) or "",
+                )
+            )
+        places = []
         for company in self._all_pages("/companies"):
             names[company["id"]] = _text(company.get("name")) or company["id"]
-        return ReferenceData(pipelines=pipelines, staff=(), names=names)  # N-A5: no staff
+            places.append(
+                PlaceInfo(
+                    company["id"],
+                    names[company["id"]],
+                    "company",
+                    website=_text(company.get("domain")) or "",
+                )
+            )
+        return ReferenceData(  # N-A5: no staff
+            pipelines=pipelines,
+            staff=(),
+            names=names,
+            contacts=tuple(contacts),
+            places=tuple(places),
+        )
 
     def list_deals(
         self, query: DealQuery, *, ref: ReferenceData, cursor: str | None, limit: int
@@ -780,6 +816,93 @@ class NodestashAdapter:
                 reopen_stages=open_stages,
             )
         return DealActions(stage_choices=open_stages, can_change_stage=True)
+
+    # --- Create (§19) ---------------------------------------------------------------------------
+
+    def create_fields(self, *, ref: ReferenceData) -> list[EditableField]:
+        stages = [
+            Choice(stage.id, f"{pipeline.name} › {stage.name}")
+            for pipeline in ref.pipelines
+            for stage in pipeline.stages_of_type(OPEN)
+            if stage.id
+        ]
+        return [
+            EditableField("name", "Title", "text", "", required=True, max_length=MAX_TITLE_LENGTH),
+            EditableField("value", "Value", "number", None),
+            EditableField(
+                "currency",
+                "Currency",
+                "currency",
+                DEFAULT_CURRENCY,
+                max_length=3,
+                help_text="A three-letter code such as EUR, USD or GBP.",
+            ),
+            EditableField(
+                "stage",
+                "Pipeline and stage",
+                "select",
+                stages[0].value if stages else "",
+                tuple(stages),
+                required=bool(stages),
+            ),
+            EditableField(
+                "contact",
+                "Contact",
+                "text",
+                "",
+                lookup="contact",
+                help_text="Type part of a name or email, then pick the contact.",
+            ),
+            EditableField(
+                "company",
+                "Company",
+                "text",
+                "",
+                lookup="company",
+                help_text="Type part of the name, then pick the company.",
+            ),
+            EditableField("expected_close_date", "Expected close date", "date", None),
+            EditableField("tags", "Tags", "tags", ()),
+        ]
+
+    def create_deal(
+        self, values: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        """``POST /deals`` (§19); the stage's pipeline goes with it."""
+        body: dict[str, Any] = {"title": str(values.get("name") or "").strip()}
+        if values.get("value") not in (None, ""):
+            body["value"] = _json_number(values["value"])
+        if values.get("currency"):
+            body["currency"] = str(values["currency"]).upper()
+        stage = ref.stage(values.get("stage")) if values.get("stage") else None
+        if values.get("stage"):
+            if stage is None or stage.type != OPEN:
+                raise ValidationFailed(
+                    field_errors={"stage": ["Choose an open stage of one of the pipelines."]},
+                    connection_label=self.label,
+                )
+            if stage.pipeline_id:
+                body["pipeline_id"] = stage.pipeline_id
+            body["stage_id"] = stage.id
+        for ours, theirs in (("contact", "contact_id"), ("company", "company_id")):
+            if values.get(ours):
+                body[theirs] = str(values[ours])
+        if values.get("expected_close_date"):
+            body["expected_close_date"] = self._wire_value(
+                "expected_close_date", values["expected_close_date"]
+            )
+        if values.get("tags"):
+            body["tags"] = self._wire_value("tags", values["tags"])
+        response = self._request(
+            "POST",
+            "/deals",
+            json=body,
+            idempotency_key=idempotency_key if N_A6_IDEMPOTENT_POST else None,
+        )
+        return self._deal(self._one(response), ref)
+
+    def deal_links(self, deal: Deal, *, ref: ReferenceData) -> tuple[DealLink, ...]:
+        return ()  # §1: nodestash documents no links into its app
 
     # --- Writes ---------------------------------------------------------------------------------
 

@@ -20,17 +20,21 @@ from urllib.parse import quote
 
 from dealdesk.providers.assumptions import Assumption, AssumptionLog, AssumptionStatus
 from dealdesk.providers.base import (
+    LINE_ITEM_TYPES,
     LOST,
     OPEN,
     WON,
     AuthenticationFailed,
+    CatalogueItem,
     Choice,
     Conflict,
     ConnectionInfo,
+    ContactInfo,
     DailyQuota,
     Deal,
     DealActions,
     DealEvent,
+    DealLink,
     DealPage,
     DealQuery,
     EditableField,
@@ -38,6 +42,7 @@ from dealdesk.providers.base import (
     LineItem,
     NotFound,
     Pipeline,
+    PlaceInfo,
     ProviderError,
     RateLimited,
     Ref,
@@ -48,6 +53,7 @@ from dealdesk.providers.base import (
     WebhookEndpoint,
     WebhookRefused,
     humanise,
+    link_from_template,
     parse_timestamp,
 )
 from dealdesk.providers.http import ApiResponse, ApiTransport, RateBudget, key_fingerprint
@@ -114,7 +120,23 @@ S_A9 = Assumption(
     "assignee names come from expand=assignee, and the Assignee field cannot be changed in "
     "DealDesk (the detail page says why)",
 )
-ASSUMPTIONS = (S_A1, S_A2, S_A3, S_A9)
+# S-A13: create needs ``name`` and ``contact {id}``; ``stage`` defaults to the first stage by
+# position and ``line_items`` are optional (§16). The form asks for a stage anyway (the first
+# preselected), so a deal lands where the user saw it would.
+S_A13_CREATE_REQUIRED = ("name", "contact")
+# S-A14 (ours, not yet in §13): a deal's Backoffice page is the ``bo`` curie (meta.curies, §8)
+# with rel ``/deals/{id}``. Fallback: no link when the curie is missing or not https.
+S_A14_BACKOFFICE_CURIE = "bo"
+S_A14_BACKOFFICE_DEAL_REL = "/deals/{id}"
+# S-A15 (ours): the token may read GET /2025-09/unit_types and /protection_levels (§17; their
+# scopes are not among §1's). Fallback: line items show their ids and cannot be edited.
+S_A15_CATALOGUE = {"unit_type": "/2025-09/unit_types", "protection": "/2025-09/protection_levels"}
+S_A15 = Assumption(
+    "S-A15",
+    "unit types and protection levels",
+    "line items show Stora's ids instead of names and cannot be changed in DealDesk",
+)
+ASSUMPTIONS = (S_A1, S_A2, S_A3, S_A9, S_A15)
 # S-A11: a webhook whose signature timestamp is more than 5 minutes old is refused (§15).
 S_A11_WEBHOOK_TOLERANCE_SECONDS = 5 * 60
 # S-A12: any ``deal.*`` event carries the (expanded) deal to apply; polling catches the rest.
@@ -148,7 +170,11 @@ POINTER_FIELDS = {
     **{stora: ours for ours, stora in S_A4_PATCH_FIELDS.items()},
     "lost_reason": "lost_reason",
     S_A5_STAGE_PATCH_FIELD: "stage",
+    "contact": "contact",
+    "line_items": "line_items",  # create_deal/update_deal say which item it was
 }
+CATALOGUE_KEYS = {"unit_type": "unit_types", "protection": "protection_levels"}
+LINE_ITEM_LABELS = {"unit_type": "Unit type", "protection": "Protection"}
 
 
 # --- Errors ----------------------------------------------------------------------------------
@@ -269,6 +295,14 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _address(value: Any) -> str:
+    """A site's ``address {line_1, line_2, city, postal_code}`` on one line (§6)."""
+    address = _dict(value)
+    town = " ".join(p for p in (_text(address.get("city")), _text(address.get("postal_code"))) if p)
+    parts = (_text(address.get("line_1")), _text(address.get("line_2")), town)
+    return ", ".join(part.strip() for part in parts if part)
+
+
 def _date_time_value(value: Any, keep_time_of: dt.datetime | None = None) -> str | None:
     """A move-in date (date, datetime or ``YYYY-MM-DD``) as Stora's date-time, or None. A plain
     date keeps the time of day of ``keep_time_of`` (the stored move-in), else midnight UTC."""
@@ -307,6 +341,7 @@ class StoraAdapter:
         # S-A1 fallback: the deals read and sorted here, per query, for this adapter's life (a
         # name-sorted list pages through them with one adapter: they are read once).
         self._sorted_here: dict[str, list[Deal]] = {}
+        self._curies: dict[str, str] = {}  # meta.curies as last seen: name -> href template
 
     def assumption_report(self) -> list[AssumptionStatus]:
         return self.assumptions.report()
@@ -424,17 +459,64 @@ class StoraAdapter:
             if staff_id:
                 names[staff_id] = _text(row.get("name")) or _text(row.get("email")) or staff_id
                 staff.append(Choice(staff_id, names[staff_id]))
+        contacts = []
         for row in self._get_all("/2025-09/contacts", "contacts"):
             contact_id = _text(row.get("id"))
             if contact_id:
                 full_name = _text(row.get("full_name")) or _text(row.get("email"))
                 names[contact_id] = full_name or contact_id
+                contacts.append(
+                    ContactInfo(
+                        contact_id,
+                        names[contact_id],
+                        email=_text(row.get("email")) or "",
+                        phone=_text(row.get("phone_number")) or "",
+                    )
+                )
+        places = []
         for row in self._get_all("/2025-09/sites", "sites"):
             site_id = _text(row.get("id"))
             if site_id:
                 names[site_id] = _text(row.get("name")) or site_id
+                places.append(
+                    PlaceInfo(site_id, names[site_id], "site", address=_address(row.get("address")))
+                )
         staff.sort(key=lambda choice: choice.label.casefold())
-        return ReferenceData(pipelines=(pipeline,), staff=tuple(staff), names=names)
+        return ReferenceData(
+            pipelines=(pipeline,),
+            staff=tuple(staff),
+            names=names,
+            contacts=tuple(contacts),
+            places=tuple(places),
+            catalogue=tuple(self._catalogue()),
+            link_templates=dict(self._curies),
+        )
+
+    def _catalogue(self) -> list[CatalogueItem]:
+        """S-A15, or its fallback: no catalogue (line items show their ids)."""
+        if self.assumptions.fell_back(S_A15):
+            return []
+        items = []
+        try:
+            for row in self._get_all(S_A15_CATALOGUE["unit_type"], CATALOGUE_KEYS["unit_type"]):
+                item_id = _text(row.get("id"))
+                if item_id:
+                    name = _text(row.get("name")) or item_id
+                    size = _text(row.get("size_description")) or ""
+                    items.append(CatalogueItem(item_id, "unit_type", name, size))
+            protection_key = CATALOGUE_KEYS["protection"]
+            for row in self._get_all(S_A15_CATALOGUE["protection"], protection_key):
+                item_id = _text(row.get("id"))
+                if item_id:  # §17: no name, known by its cover level
+                    cover = _text(_dict(row.get("cover_level")).get("formatted"))
+                    items.append(
+                        CatalogueItem(item_id, "protection", f"Cover {cover}" if cover else item_id)
+                    )
+        except (NotFound, Forbidden) as error:
+            self.assumptions.fall_back(S_A15, str(error.status or error.code))
+            return []
+        self.assumptions.held(S_A15)
+        return items
 
     def _staff_rows(self) -> list[dict[str, Any]]:
         """S-A9, or its fallback: no staff list (names then come from expand)."""
@@ -500,6 +582,26 @@ class StoraAdapter:
         ]
         if not self.assumptions.fell_back(S_A9):  # no staff list: nobody to choose from
             fields.append(assignee)
+        fields.extend(self._line_item_fields(deal, ref))
+        return fields
+
+    def _line_item_fields(self, deal: Deal, ref: ReferenceData) -> list[EditableField]:
+        """One select per line item type (§3.3: at most one item of each), to replace it.
+        Without the catalogue (S-A15 fallback) there is nothing to choose from."""
+        fields = []
+        for line_type in LINE_ITEM_TYPES:
+            catalogue = ref.catalogue_of(line_type)
+            if not catalogue:
+                continue
+            current = next((i.item_id for i in deal.line_items if i.type == line_type), "")
+            choices = [Choice(item.id, item.label) for item in catalogue]
+            if current and all(choice.value != current for choice in choices):
+                choices.append(Choice(current, current))
+            fields.append(
+                EditableField(
+                    line_type, LINE_ITEM_LABELS[line_type], "select", current, tuple(choices)
+                )
+            )
         return fields
 
     def _notes(self) -> tuple[str, ...]:
@@ -544,7 +646,14 @@ class StoraAdapter:
         """PATCH only the given fields. Stora documents no idempotency for PATCH (§9): no key.
         ``current`` is the deal as just read: a new move-in date keeps its time of day."""
         body: dict[str, Any] = {}
+        line_changes = {f: v for f, v in changes.items() if f in LINE_ITEM_TYPES}
+        if line_changes:
+            if current is None:
+                current = self.get_deal(deal_id, ref=ref)
+            body["line_items"] = _line_items_body(current.line_items, line_changes)
         for field, value in changes.items():
+            if field in LINE_ITEM_TYPES:
+                continue
             stora_field = S_A4_PATCH_FIELDS.get(field)
             if field == "assignee" and self.assumptions.fell_back(S_A9):
                 stora_field = None
@@ -564,7 +673,77 @@ class StoraAdapter:
                 body[stora_field] = {"id": str(value)} if value not in (None, "") else None
         if not body:
             return self.get_deal(deal_id, ref=ref)
-        return self._write("PATCH", deal_id, "", body, ref=ref)
+        try:
+            return self._write("PATCH", deal_id, "", body, ref=ref, previous=current)
+        except ValidationFailed as error:
+            _blame_line_items(error, line_changes)
+            raise
+
+    # --- create (§16) -------------------------------------------------------------------------
+
+    def create_fields(self, *, ref: ReferenceData) -> list[EditableField]:
+        stages = self._stages(ref)
+        fields = [
+            EditableField("name", "Name", "text", "", required="name" in S_A13_CREATE_REQUIRED),
+            EditableField(
+                "contact",
+                "Contact",
+                "text",
+                "",
+                required="contact" in S_A13_CREATE_REQUIRED,
+                lookup="contact",
+                help_text="Type part of a name or email, then pick the contact.",
+            ),
+            EditableField(
+                "stage",
+                "Stage",
+                "select",
+                stages[0].id if stages else "",
+                tuple(Choice(s.id or "", s.name) for s in stages),
+                required=bool(stages),
+            ),
+        ]
+        for line_type in LINE_ITEM_TYPES:
+            catalogue = ref.catalogue_of(line_type)
+            if catalogue:
+                choices = tuple(Choice(item.id, item.label) for item in catalogue)
+                fields.append(
+                    EditableField(line_type, LINE_ITEM_LABELS[line_type], "select", "", choices)
+                )
+        return fields
+
+    def create_deal(
+        self, values: dict[str, Any], *, ref: ReferenceData, idempotency_key: str
+    ) -> Deal:
+        """``POST /2025-09/deals`` with the Idempotency-Key of the rendered form (§9, §16)."""
+        body: dict[str, Any] = {"name": str(values.get("name") or "").strip()}
+        if values.get("contact"):
+            body["contact"] = {"id": str(values["contact"])}
+        if values.get("stage"):
+            body["stage"] = {"id": str(values["stage"])}
+        line_changes = {t: values[t] for t in LINE_ITEM_TYPES if values.get(t)}
+        if line_changes:
+            body["line_items"] = _line_items_body((), line_changes)
+        try:
+            response = self.transport.request(
+                "POST", "/2025-09/deals", json=body, idempotency_key=idempotency_key
+            )
+        except ValidationFailed as error:
+            _blame_line_items(error, line_changes)
+            raise
+        if not isinstance(response.body, dict):
+            raise self._unreadable(response)
+        self._learn_curies(response.body)
+        return self._deal_from(response, ref=ref, deal_id="")
+
+    def deal_links(self, deal: Deal, *, ref: ReferenceData) -> tuple[DealLink, ...]:
+        """S-A14: the deal's Backoffice page from the ``bo`` curie; none if it is not https."""
+        template = ref.link_templates.get(S_A14_BACKOFFICE_CURIE, "")
+        if not self.is_deal_id(deal.id) or not template:
+            return ()
+        rel = S_A14_BACKOFFICE_DEAL_REL.format(id=quote(deal.id, safe=""))
+        url = link_from_template(template, rel)
+        return (DealLink("Open in Stora Backoffice", url),) if url else ()
 
     def change_stage(
         self, deal: Deal, stage_id: str, *, ref: ReferenceData, idempotency_key: str
@@ -626,7 +805,15 @@ class StoraAdapter:
         response = self.transport.request("GET", path, params=params)
         if not isinstance(response.body, dict):
             raise self._unreadable(response)
+        self._learn_curies(response.body)
         return response
+
+    def _learn_curies(self, body: dict[str, Any]) -> None:
+        """Every ``meta`` carries ``curies``, Stora's link templates by name (§8)."""
+        for curie in _list(_dict(body.get("meta")).get("curies")):
+            name, href = _text(_dict(curie).get("name")), _text(_dict(curie).get("href"))
+            if name and href:
+                self._curies[name] = href
 
     def _get_all(
         self,
@@ -917,6 +1104,31 @@ class StoraAdapter:
             line_type = _text(row.get("type"))
             if item_id and line_type:
                 yield LineItem(line_type, item_id, _int(row.get("quantity")))
+
+
+def _line_items_body(
+    items: tuple[LineItem, ...] | list[LineItem], changes: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The whole ``line_items`` list a PATCH or create sends (§3.3: it replaces the list): the
+    current items with the changed types replaced (an empty value removes that item)."""
+    body = []
+    for line_type in LINE_ITEM_TYPES:
+        if line_type in changes:
+            item_id = changes[line_type]
+        else:
+            item_id = next((i.item_id for i in items if i.type == line_type), None)
+        if item_id:
+            body.append({"type": line_type, "item": {"id": str(item_id)}})
+    return body
+
+
+def _blame_line_items(error: ValidationFailed, changes: Mapping[str, Any]) -> None:
+    """A refused ``/line_items/…`` pointer goes to the field(s) that changed them."""
+    messages = error.field_errors.pop("line_items", None)
+    if not messages:
+        return
+    for line_type in changes or {"__all__": None}:
+        error.field_errors.setdefault(line_type, []).extend(messages)
 
 
 def _refused_params(error: ValidationFailed, sent: set[str]) -> set[str]:

@@ -65,6 +65,7 @@ VARIANTS = frozenset(
         "expand_422",  # S-A3: expand is refused
         "filters_422",  # S-A2: the deals list refuses status, stage_id, search… filters
         "sort_422",  # S-A1: the deals list refuses sort_by and sort_direction
+        "catalogue_403",  # S-A15: the token may not read unit types and protection levels
     }
 )
 FILTER_PARAMS = ("status", "stage_id", "assignee_id", "contact_id", "site_id", "search")
@@ -395,6 +396,8 @@ class StoraSimulator:
                 return 200, self._list(request, "sites", self.sites, DEAL_SORT_FIELDS)
             case ["sites", site_id] if method == "GET":
                 return 200, {"site": copy.deepcopy(self._find(self.sites, site_id, "site_"))}
+            case ["unit_types" | "protection_levels"] if "catalogue_403" in self.variants:
+                raise StoraError(403, "forbidden")
             case ["unit_types"] if method == "GET":
                 return 200, self._list(request, "unit_types", self.unit_types, ())
             case ["protection_levels"] if method == "GET":

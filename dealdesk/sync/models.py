@@ -115,6 +115,10 @@ class ReferenceItem(models.Model):
         STAFF = "staff"
         NAME = "name"
         VERSION = "version"  # one per save: a new value means new reference data
+        CONTACT = "contact"  # details: email, phone, company_id
+        PLACE = "place"  # a company or a site; details: kind, address, website
+        CATALOGUE = "catalogue"  # a line item's target; stage_type: its type, details: detail
+        LINK = "link"  # a vendor link template (name -> href)
 
     connection = models.ForeignKey(
         Connection, on_delete=models.CASCADE, related_name="reference_items"
@@ -126,6 +130,7 @@ class ReferenceItem(models.Model):
     stage_type = models.CharField(max_length=20, blank=True)
     pipeline_id = models.CharField(max_length=100, blank=True)
     order = models.IntegerField(default=0)  # the adapter's order within its kind
+    details = models.JSONField(default=dict, blank=True)  # what a kind keeps beyond a name
 
     class Meta:
         constraints = [

@@ -22,11 +22,14 @@ from django.utils import timezone
 
 from dealdesk.connections.models import Connection
 from dealdesk.providers.base import (
+    CatalogueItem,
     Choice,
+    ContactInfo,
     Deal,
     LineItem,
     Money,
     Pipeline,
+    PlaceInfo,
     Ref,
     ReferenceData,
     Stage,
@@ -373,10 +376,11 @@ def reference_save(connection: Connection, ref: ReferenceData) -> None:
                 order=order,
             )
         )
-    staff_ids = {choice.value for choice in ref.staff}
+    rows.extend(_detail_rows(connection, ref))
+    named = {choice.value for choice in ref.staff} | {row.upstream_id for row in rows}
     for order, (object_id, name) in enumerate(ref.names.items()):
-        if object_id in staff_ids:
-            continue  # a staff row already names it
+        if object_id in named:
+            continue  # a staff, contact or place row already names it
         rows.append(
             ReferenceItem(
                 connection=connection,
@@ -395,6 +399,41 @@ def reference_save(connection: Connection, ref: ReferenceData) -> None:
     with transaction.atomic():
         ReferenceItem.objects.filter(connection=connection).delete()
         ReferenceItem.objects.bulk_create(unique, batch_size=500)
+
+
+def _detail_rows(connection: Connection, ref: ReferenceData) -> list[ReferenceItem]:
+    """Contacts, places, catalogue items and link templates, each with what it keeps beyond a
+    name in ``details``."""
+    Kind = ReferenceItem.Kind
+    rows = []
+    for order, contact in enumerate(ref.contacts):
+        details = {"email": contact.email, "phone": contact.phone, "company_id": contact.company_id}
+        rows.append((Kind.CONTACT, contact.id, contact.name, "", details, order))
+    for order, place in enumerate(ref.places):
+        details = {"kind": place.kind, "address": place.address, "website": place.website}
+        rows.append((Kind.PLACE, place.id, place.name, "", details, order))
+    for order, item in enumerate(ref.catalogue):
+        rows.append((Kind.CATALOGUE, item.id, item.name, item.type, {"detail": item.detail}, order))
+    for order, (name, href) in enumerate(sorted(ref.link_templates.items())):
+        rows.append((Kind.LINK, name, "", "", {"href": href[:2000]}, order))
+    return [
+        ReferenceItem(
+            connection=connection,
+            kind=kind,
+            upstream_id=_bounded(upstream_id, 100),
+            name=_bounded(name),
+            stage_type=_bounded(stage_type, 20),
+            details={key: _bounded(value, 2000) for key, value in details.items()},
+            order=order,
+        )
+        for kind, upstream_id, name, stage_type, details, order in rows
+        if upstream_id
+    ]
+
+
+def _text_of(details: Any, key: str) -> str:
+    value = details.get(key) if isinstance(details, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 # Built ReferenceData in this process, keyed by the version row every save writes anew, so
@@ -435,9 +474,48 @@ def _reference_build(connection: Connection) -> ReferenceData:
     staff = tuple(
         Choice(row.upstream_id, row.name) for row in rows if row.kind == ReferenceItem.Kind.STAFF
     )
+    Kind = ReferenceItem.Kind
     names = {
         row.upstream_id: row.name
         for row in rows
-        if row.kind in (ReferenceItem.Kind.NAME, ReferenceItem.Kind.STAFF)
+        if row.kind in (Kind.NAME, Kind.STAFF, Kind.CONTACT, Kind.PLACE)
     }
-    return ReferenceData(pipelines=pipelines, staff=staff, names=names)
+    contacts = tuple(
+        ContactInfo(
+            row.upstream_id,
+            row.name,
+            email=_text_of(row.details, "email"),
+            phone=_text_of(row.details, "phone"),
+            company_id=_text_of(row.details, "company_id"),
+        )
+        for row in rows
+        if row.kind == Kind.CONTACT
+    )
+    places = tuple(
+        PlaceInfo(
+            row.upstream_id,
+            row.name,
+            _text_of(row.details, "kind"),
+            address=_text_of(row.details, "address"),
+            website=_text_of(row.details, "website"),
+        )
+        for row in rows
+        if row.kind == Kind.PLACE
+    )
+    catalogue = tuple(
+        CatalogueItem(row.upstream_id, row.stage_type, row.name, _text_of(row.details, "detail"))
+        for row in rows
+        if row.kind == Kind.CATALOGUE
+    )
+    links = {
+        row.upstream_id: _text_of(row.details, "href") for row in rows if row.kind == Kind.LINK
+    }
+    return ReferenceData(
+        pipelines=pipelines,
+        staff=staff,
+        names=names,
+        contacts=contacts,
+        places=places,
+        catalogue=catalogue,
+        link_templates=links,
+    )

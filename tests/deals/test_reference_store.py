@@ -87,3 +87,22 @@ def test_an_unknown_stage_reads_reference_data_again_once(connections, sandbox, 
     listed = next(d for d in again.deals if d.id == deal.id)
     assert listed.stage.name == "Added later"
     assert "Added later" in [s.name for s in again.stage_choices]
+
+
+@pytest.mark.parametrize("slug", ["stora", "nodestash"])
+def test_contacts_places_catalogue_and_links_come_back_from_the_store_as_read(
+    connections, sandbox, slug
+):
+    """What the contact card and the create form need survives the store unchanged."""
+    adapter = adapter_for(connections[slug].info())
+    live = adapter.reference_data()
+    sandbox.clear_log()
+
+    stored = reference_get(adapter=adapter)
+
+    assert sandbox.requests() == []
+    assert stored.contacts == live.contacts and stored.contacts
+    assert stored.places == live.places and stored.places
+    assert stored.catalogue == live.catalogue
+    assert stored.link_templates == live.link_templates
+    assert stored.names == live.names

@@ -294,7 +294,9 @@ def test_another_pipeline_is_empty_without_a_call(adapter, ref, sandbox):
 # --- Fields and actions -----------------------------------------------------------------------
 
 
-def test_editable_fields_are_name_note_move_in_date_and_assignee(adapter, ref, simulator):
+def test_editable_fields_are_name_note_move_in_date_assignee_and_line_items(
+    adapter, ref, simulator
+):
     raw = raw_deal(simulator, named="Unit 12B — Sarah Okafor")
     deal = adapter.get_deal(raw["id"], ref=ref)
     fields = {f.name: f for f in adapter.editable_fields(deal, ref=ref)}
@@ -303,6 +305,8 @@ def test_editable_fields_are_name_note_move_in_date_and_assignee(adapter, ref, s
         ("Note", "textarea"),
         ("Move-in date", "date"),
         ("Assignee", "select"),
+        ("Unit type", "select"),
+        ("Protection", "select"),
     ]
     assert fields["name"].required and fields["name"].value == raw["name"]
     assert fields["starts_at"].value == deal.starts_at.date()
