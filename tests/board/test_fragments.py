@@ -145,6 +145,7 @@ def test_a_viewer_never_gets_an_editors_cached_board(sales_client, viewer_user):
     assert 'class="move-form"' in editor and 'draggable="true"' in editor
     assert 'class="move-form"' not in viewer and 'draggable="true"' not in viewer
     assert "idempotency_key" not in viewer and "Move to" not in viewer
+    assert 'class="column-new"' in editor and 'class="column-new"' not in viewer
 
 
 def test_an_editor_never_gets_a_viewers_cached_board(viewer_client, sales_user):
@@ -156,6 +157,7 @@ def test_an_editor_never_gets_a_viewers_cached_board(viewer_client, sales_user):
 
     assert 'class="move-form"' not in viewer
     assert editor.count('class="move-form"') >= 40 and 'draggable="true"' in editor
+    assert 'class="column-new"' in editor and 'class="column-new"' not in viewer
 
 
 def test_editing_rights_and_stale_thresholds_are_part_of_the_key(connections):
