@@ -79,6 +79,11 @@ class Board:
     lost_reasons: tuple[Choice, ...]  # what "Lost reason" offers when a card moves into Lost
     truncated: bool  # a column holds more deals than it shows cards for
     stale: StaleThresholds
+    version: str = ""  # the store version the board was read under ("" when never stored)
+    # Each column's cards as store rows, until ``board_cards_load`` reads them (a board whose
+    # rendered columns come from the cache never needs them).
+    card_ids: dict[str, list[int]] = field(default_factory=dict)
+    cards_loaded: bool = True
 
     @property
     def value(self) -> str:
@@ -198,10 +203,16 @@ def board_pipelines() -> tuple[list[PipelineChoice], list[SourceError]]:
     return choices, errors
 
 
-def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_COLUMN) -> Board:
+def board_get(
+    *,
+    connection_slug: str,
+    pipeline_id: str,
+    cards: int = CARDS_PER_COLUMN,
+    load_cards: bool = True,
+) -> Board:
     """The board of one pipeline from the store: each column's newest ``cards`` deals, with
     its count and totals over all of its deals. Raises ``ProviderError``; an unknown pipeline is
-    a ``NotFound``."""
+    a ``NotFound``. With ``load_cards=False`` the cards are read by ``board_cards_load``."""
     connection = services.connection_for_slug(connection_slug)
     adapter = services.adapter_for_connection(connection)
     ref = reference_get(adapter=adapter)
@@ -239,21 +250,33 @@ def board_get(*, connection_slug: str, pipeline_id: str, cards: int = CARDS_PER_
                 cards=cards,
                 version=version,
             )
-    # Every column's cards in one read of the store.
-    deals = selectors.deals_by_row_id(pk for ids in card_ids.values() for pk in ids)
-    for column_id, ids in card_ids.items():
-        by_id[column_id].deals = [deals[pk] for pk in ids if pk in deals]
     if not columns[-1].count:
         columns.pop()  # no deal in a deleted stage or an unknown status
-    truncated = any(column.hidden_count for column in columns)
-    return Board(
+    truncated = any(column.count > len(card_ids.get(column.id, [])) for column in columns)
+    board = Board(
         connection=services.source_option(connection),
         pipeline=pipeline,
         columns=columns,
         lost_reasons=lost_reason_choices(adapter, ref, pipeline),
         truncated=truncated,
         stale=stale_thresholds(),
+        version=version,
+        card_ids=card_ids,
+        cards_loaded=False,
     )
+    if load_cards:
+        board_cards_load(board)
+    return board
+
+
+def board_cards_load(board: Board) -> None:
+    """Every column's cards in one read of the store (once)."""
+    if board.cards_loaded:
+        return
+    deals = selectors.deals_by_row_id(pk for ids in board.card_ids.values() for pk in ids)
+    for column in board.columns:
+        column.deals = [deals[pk] for pk in board.card_ids.get(column.id, []) if pk in deals]
+    board.cards_loaded = True
 
 
 def board_column(*, connection_slug: str, pipeline_id: str, column_id: str) -> BoardColumn | None:

@@ -56,6 +56,7 @@ def _board_context(request: HttpRequest, board: Board, **extra: Any) -> dict[str
         "stale": board.stale,
         "can_edit": can_edit_deals(request.user),
         "board_url": _board_url(board.value),
+        "move_url": reverse("board:move"),  # once per board, not per card
         **extra,
     }
 
@@ -76,7 +77,9 @@ def board_view(request: HttpRequest) -> HttpResponse:
         context.update(sync_alert_context(request, chosen.connection_slug))
         try:
             board = board_get(
-                connection_slug=chosen.connection_slug, pipeline_id=chosen.pipeline_id
+                connection_slug=chosen.connection_slug,
+                pipeline_id=chosen.pipeline_id,
+                load_cards=False,  # read when the columns are rendered, not when cached
             )
             context.update(_board_context(request, board))
         except ProviderError as error:

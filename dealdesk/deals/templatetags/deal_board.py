@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
+from django.template.loader import get_template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
-from dealdesk.board.selectors import card_dom_id
+from dealdesk.board.fragments import board_columns_html
+from dealdesk.board.selectors import Board, BoardColumn, board_cards_load, card_dom_id
 from dealdesk.deals.stale import StaleThresholds
 from dealdesk.providers.base import Deal
 
@@ -46,3 +49,35 @@ def age(value: dt.datetime | None) -> str:
 @register.filter
 def card_id(deal: Deal) -> str:
     return card_dom_id(deal)
+
+
+@register.simple_tag(takes_context=True)
+def cached_board_columns(context: template.Context) -> str:
+    """The ``board-columns`` partial, served from the cache when the board did not change
+    (``board/fragments.py``); its cards are read from the store only when it is rendered. A
+    card asking for a lost reason is one viewer's state: not cached."""
+    board: Board = context["board"]
+
+    def render() -> str:
+        board_cards_load(board)
+        return get_template("deals/board.html#board-columns").render(context.flatten())
+
+    request = getattr(context, "request", None)
+    if request is None or context.get("asking_reason_for") or context.get("oob"):
+        return render()
+    can_edit = bool(context.get("can_edit"))
+    return board_columns_html(request, board, can_edit=can_edit, render=render)
+
+
+@register.simple_tag
+def move_target_options(board: Board, column: BoardColumn) -> SafeString:
+    """The "Move to" options of the cards in ``column``, built once per column instead of once
+    per card (the same for every card of the column, its own column selected)."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (target.id, " selected" if target.id == column.id else "", target.name)
+            for target in board.targets()
+        ),
+    )
