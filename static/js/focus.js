@@ -108,6 +108,7 @@
       quietRefresh = true;
       window.htmx.ajax("GET", window.location.pathname + window.location.search, {
         target: "#deal-table",
+        select: "#deal-table", // only the rows: what else the results carry stays as it is
         swap: "outerHTML",
       });
     }

@@ -68,6 +68,9 @@
         if (!changes) {
           return null;
         }
+        if (writing > 0 && Date.now() - writingSince < 30000) {
+          return null; // this page's own write is on its way back: read the feed again after it
+        }
         since = String(changes.token);
         var again = retry && retries < MAX_RETRIES;
         retries = again ? retries + 1 : 0;
@@ -88,14 +91,32 @@
 
   // --- this page's own writes --------------------------------------------------------------
 
-  /* A board move answers with the columns and totals it changed (out of band), so the board need
-     not read its own move back: the server names the changes a write made (slug:id=change), and
-     only a newer change to that deal (someone else's) counts. Other pages read back as before. */
+  /* A board move answers with the columns and totals it changed (out of band), and a bulk action
+     with its rows re-rendered, so neither page need read its own write back: the server names the
+     changes a write made (slug:id=change), and only a newer change to that deal (someone else's)
+     counts. While a write is in flight, the feed's answer waits for the next check. A deal page
+     reads its own writes back as before. */
   var own = {};
+  var writing = 0; // this page's own writes in flight (a lost one is forgotten after 30 s)
+  var writingSince = 0;
+  function isWrite(event) {
+    var config = event.detail && event.detail.requestConfig;
+    return config && config.verb && config.verb.toLowerCase() !== "get";
+  }
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (isWrite(event)) {
+      writing += 1;
+      writingSince = Date.now();
+    }
+  });
   document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (isWrite(event)) {
+      writing = Math.max(0, writing - 1);
+    }
     var xhr = event.detail && event.detail.xhr;
     var header = xhr && event.detail.successful ? xhr.getResponseHeader("X-DealDesk-Live-Own") : "";
-    if (!header || !document.getElementById("board-columns")) {
+    var redraws = document.getElementById("board-columns") || document.getElementById("deal-table");
+    if (!header || !redraws) {
       return;
     }
     header.split(",").forEach(function (pair) {
