@@ -21,7 +21,9 @@ def alerts(html: str) -> list[str]:
 
 
 class _Forms(HTMLParser):
-    """Every form's action, the values a browser would submit, and each select's options."""
+    """Every form's action, the values a browser would submit, and each select's options. A named
+    submit button counts as one more option of its name, for its own form or the one its
+    ``form`` attribute names (the deal page's stage bar: one button per stage)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -32,7 +34,18 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.forms.append({"action": attrs.get("action", ""), "fields": {}, "options": {}})
+            self.forms.append(
+                {"action": attrs.get("action", ""), "id": attrs.get("id"), "fields": {},
+                 "options": {}}
+            )  # fmt: skip
+            return
+        if tag == "button" and attrs.get("name"):
+            owner = next(
+                (f for f in self.forms if attrs.get("form") and f["id"] == attrs["form"]),
+                None if attrs.get("form") else (self.forms[-1] if self.forms else None),
+            )
+            if owner is not None:
+                owner["options"].setdefault(attrs["name"], []).append(attrs.get("value") or "")
             return
         if not self.forms:
             return
