@@ -61,7 +61,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install chromium lint
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) staticfiles
