@@ -99,6 +99,7 @@
   var own = {};
   var writing = 0; // this page's own writes in flight (a lost one is forgotten after 30 s)
   var writingSince = 0;
+  var writes = 0; // how many this page has started: a read-back that overlapped one is dropped
   function isWrite(event) {
     var config = event.detail && event.detail.requestConfig;
     return config && config.verb && config.verb.toLowerCase() !== "get";
@@ -106,6 +107,7 @@
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     if (isWrite(event)) {
       writing += 1;
+      writes += 1;
       writingSince = Date.now();
     }
   });
@@ -186,6 +188,7 @@
   }
 
   function refresh(keys, everything) {
+    var startedAt = writes;
     return window
       .fetch(window.location.href, { credentials: "same-origin", headers: refreshHeaders() })
       .then(function (response) {
@@ -193,6 +196,10 @@
       })
       .then(function (html) {
         if (html === null) {
+          return;
+        }
+        if (writing > 0 || writes !== startedAt) {
+          retry = true; // read while this page wrote: compare again once its answer is shown
           return;
         }
         var fresh = new DOMParser().parseFromString(html, "text/html");
