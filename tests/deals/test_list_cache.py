@@ -151,6 +151,7 @@ def test_deals_dropped_by_a_full_walk_leave_the_cached_list(
     connections, sandbox, resync, gone_count
 ):
     sandbox.reset("120")
+    sandbox.set_rate_limiting("all", False)  # a reset turns the vendor limits back on
     resync(full=True)
     filters = DealFilters(source="nodestash")
     before = deal_list(filters=filters, page_size=100)

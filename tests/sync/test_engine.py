@@ -225,6 +225,34 @@ def test_a_vendor_429_pauses_the_sync_until_the_reset(sandbox_server, big_sandbo
     assert state.last_error_kind == "rate_limited"
 
 
+def test_sync_wait_sleeps_until_the_vendors_reset_not_longer(
+    sandbox_server, big_sandbox, monkeypatch
+):
+    connection = connect(sandbox_server, "nodestash")
+    sync_until_done(connection, full=False)
+    big_sandbox.fail_next(
+        "nodestash",
+        1,
+        429,
+        {"error": {"code": "RATE_LIMITED", "message": "slow down", "retry_after": 2}},
+        {"Retry-After": "2"},
+    )
+    waits: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is threading.main_thread():
+            waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+
+    report = sync_until_done(connection, full=True)
+
+    assert not report.error and report.done
+    assert waits and max(waits) <= 2.0  # until the reset (or the budget's), not a fixed 5 s
+
+
 def test_a_deal_linked_to_a_contact_the_store_does_not_know_reads_reference_data_again(
     sandbox_server, big_sandbox
 ):

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.utils import timezone
 
 from dealdesk.connections.models import Connection
 from dealdesk.sync.engine import SyncReport, sync_run, sync_state_for
@@ -48,6 +49,15 @@ class Command(BaseCommand):
             raise CommandError("At least one connection failed to sync (see above).")
 
 
+def _pause_seconds(report: SyncReport) -> float:
+    """How long to wait before trying again: a second while another sync holds the lock, else
+    until the vendor's reset (a burst limit resets within a second or two), at most 5 s."""
+    if report.locked or report.paused_until is None:
+        return 1.0
+    remaining = (report.paused_until - timezone.now()).total_seconds()
+    return min(5.0, max(0.25, remaining))
+
+
 def sync_until_done(
     connection: Connection, *, full: bool, out: OutputWrapper | None = None
 ) -> SyncReport:
@@ -59,7 +69,7 @@ def sync_until_done(
         if report.locked or report.paused_until is not None:
             if time.monotonic() - started > WAIT_LIMIT_SECONDS:
                 raise CommandError(f"{connection.slug}: gave up waiting for the running sync.")
-            time.sleep(1.0 if report.locked else 5.0)
+            time.sleep(_pause_seconds(report))
             continue
         first = False
         if out is not None:
