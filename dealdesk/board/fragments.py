@@ -82,12 +82,9 @@ def seconds_valid(board: Board, now: dt.datetime) -> int:
                 elapsed = (now - _aware(deal.created_at)).total_seconds()
                 step = HOUR if elapsed < DAY else DAY
                 soonest = min(soonest, step - elapsed % step if elapsed >= 0 else HOUR - elapsed)
-            if deal.is_open and deal.updated_at is not None:
-                idle = (now - _aware(deal.updated_at)).total_seconds()
-                stale_after = board.stale.days_for(deal) * DAY
-                # +1: a deal turns stale just after its threshold (``StaleThresholds.idle_days``)
-                until = stale_after - idle + 1 if idle <= stale_after else DAY - idle % DAY
-                soonest = min(soonest, until)
+            stale_change = board.stale.seconds_until_change(deal, now)
+            if stale_change is not None:
+                soonest = min(soonest, stale_change)
     return max(0, int(soonest))
 
 

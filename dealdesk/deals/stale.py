@@ -19,6 +19,7 @@ from dealdesk.providers.base import Deal
 
 CACHE_KEY = "dealdesk:stale-thresholds"
 CACHE_TTL = 300
+DAY_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,19 @@ class StaleThresholds:
         if idle <= dt.timedelta(days=self.days_for(deal)):
             return None
         return idle.days
+
+    def seconds_until_change(self, deal: Deal, now: dt.datetime) -> float | None:
+        """Seconds until the deal's stale marker would first read differently (it appears, or
+        its day count grows), or ``None`` when it never will (a closed deal)."""
+        if not deal.is_open or deal.updated_at is None:
+            return None
+        updated = (
+            deal.updated_at if deal.updated_at.tzinfo else deal.updated_at.replace(tzinfo=dt.UTC)
+        )
+        idle = (now - updated).total_seconds()
+        stale_after = self.days_for(deal) * DAY_SECONDS
+        # +1: a deal turns stale just after its threshold (``idle_days``)
+        return stale_after - idle + 1 if idle <= stale_after else DAY_SECONDS - idle % DAY_SECONDS
 
     def is_stale(self, deal: Deal, now: dt.datetime | None = None) -> bool:
         return self.idle_days(deal, now) is not None
