@@ -313,8 +313,9 @@ def deals_save(
                 connection=connection, upstream_id__in=[deal.id for deal in deals]
             )
         }
+        new: dict[str, SyncedDeal] = {}  # inserted together at the end (a backfill's pages)
         for deal in deals:
-            row = stored.get(deal.id)
+            row = stored.get(deal.id) or new.get(deal.id)
             if row is not None and not authoritative and not row.deleted and _is_older(deal, row):
                 continue
             fields = row_fields(_keep_absent(deal, row), now=now)
@@ -324,13 +325,12 @@ def deals_save(
                 changes.append(
                     DealChange(connection=connection, upstream_id=deal.id, changed_at=now)
                 )
-            if row is None:
-                row = SyncedDeal(connection=connection, upstream_id=deal.id, **fields)
-                row.save()
-                stored[deal.id] = row
-            else:
-                SyncedDeal.objects.filter(pk=row.pk).update(**fields)
+            if deal.id in stored:
+                SyncedDeal.objects.filter(pk=stored[deal.id].pk).update(**fields)
+            else:  # a deal named twice in one answer: its last reading wins, as before
+                new[deal.id] = SyncedDeal(connection=connection, upstream_id=deal.id, **fields)
             changed += 1
+        SyncedDeal.objects.bulk_create(new.values())
         DealChange.objects.bulk_create(changes)  # what open pages follow (sync/live.py)
         if changes:
             store_changed()
