@@ -29,7 +29,7 @@ from dealdesk.listtools.filters import OwnerKey, list_filters_q, sharp_cache_sco
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
 from dealdesk.sync.health import SyncHealth, sync_health
 from dealdesk.sync.models import NextStepState, ReferenceItem, SyncedDeal, SyncState
-from dealdesk.sync.store import DEAL_ROW_FIELDS, deal_from_row, reference_load, store_version
+from dealdesk.sync.store import CARD_ROW_FIELDS, deal_from_row, reference_load, store_version
 
 MAX_PAGE_SIZE = 100
 T = TypeVar("T")
@@ -378,10 +378,11 @@ def pipeline_card_ids(
 
 
 def deals_by_row_id(ids: Iterable[int]) -> dict[int, Deal]:
-    """The stored deals with these row ids, read in one query (only the columns a ``Deal`` is
-    made from: the indexed ones would only be decoded and dropped)."""
-    rows = SyncedDeal.objects.only("pk", *DEAL_ROW_FIELDS).in_bulk(list(ids))
-    return {pk: deal_from_row(row) for pk, row in rows.items()}
+    """The stored deals with these row ids, as list rows and board cards show them, read in one
+    query (only the columns a ``Deal`` is made from: the indexed ones would only be decoded and
+    dropped, and so would the vendor's raw JSON)."""
+    rows = SyncedDeal.objects.only("pk", *CARD_ROW_FIELDS).in_bulk(list(ids))
+    return {pk: deal_from_row(row, raw=False) for pk, row in rows.items()}
 
 
 # --- Lookups for the create form -------------------------------------------------------------

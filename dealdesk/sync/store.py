@@ -180,11 +180,15 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
 
 
 # The columns ``deal_from_row`` reads: a query that builds deals may load only these.
-DEAL_ROW_FIELDS = ("payload", "raw", *NEXT_STEP_FIELDS)
+# What a list row or board card is made from: the vendor's raw JSON (only the deal page's
+# links read it) would be decoded for nothing.
+CARD_ROW_FIELDS = ("payload", *NEXT_STEP_FIELDS)
 
 
-def deal_from_row(row: SyncedDeal) -> Deal:
-    deal = deal_from_payload(row.payload, row.raw)
+def deal_from_row(row: SyncedDeal, *, raw: bool = True) -> Deal:
+    """The stored deal; ``raw=False`` for a row read with ``CARD_ROW_FIELDS`` (its ``raw`` is
+    then left empty, never read field by field)."""
+    deal = deal_from_payload(row.payload, row.raw if raw else None)
     if row.next_step_state:
         deal.next_step = NextStep(
             planned=row.next_step_state == NextStepState.PLANNED,
