@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def read_until(process: subprocess.Popen, pattern: re.Pattern, timeout: float = 
         if pattern.search(line):
             return output
     raise AssertionError(f"no line matching {pattern.pattern!r} in:\n{output}")
+
+
+def drain(process: subprocess.Popen) -> None:
+    """Read the rest of the child's output in the background: unread, a full pipe would block
+    its next log line (its sync worker logs every upstream call), and with it its shutdown."""
+    threading.Thread(target=process.stdout.read, daemon=True).start()
 
 
 def sandbox_connection(slug: str, *, enabled: bool = True) -> Connection:
@@ -352,6 +359,7 @@ def test_serve_without_keys_starts_the_demo_and_stops_the_sandbox_on_exit(tmp_pa
     )
     try:
         output = read_until(serve, re.compile(r"Sandbox\s+http://"), timeout=60)
+        drain(serve)  # the server and its sync worker log every request: keep the pipe moving
         assert f"http://127.0.0.1:{port}/" in output
         assert "demo / demo" in output and "DEMO account" in output
         sandbox_url = re.search(r"Sandbox\s+(http://127\.0\.0\.1:\d+)", output).group(1)
