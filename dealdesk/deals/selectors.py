@@ -296,7 +296,11 @@ def deal_list(
         ),
         lambda: list(rows.values_list("pk", flat=True)[offset : offset + page_size]),
     )
-    by_pk = deals_by_row_id(ids)
+    # The page's deals too: every change to a stored deal gives the store a new version.
+    by_pk: dict[int, Deal] = _cached(
+        _store_cache_key("rows", version, ids) if version else None,
+        lambda: deals_by_row_id(ids),
+    )
     deals = [by_pk[pk] for pk in ids if pk in by_pk]
     result = DealListResult(
         deals=deals,
