@@ -5,11 +5,11 @@ Rendering a page of rows (each a link, value, next step, stale marker and relati
 of a list page's cost, while its reads are already cached under the store's version token. The
 rows hold nothing per viewer: the bulk checkboxes point at the bulk form, which carries the CSRF
 token and idempotency key outside them. So the rendered rows are cached under a key made of what
-they show: every deal of the page in full (its ``repr``: name, stage and owner names, value,
-next step…, so a renamed stage counts too, though reference data refreshes without a new store
-version) and what the page adds (the columns shown, whether rows carry bulk checkboxes, the
-list's query that row links carry back, the stale thresholds, the time zone, language and today's
-date). An entry lives only until the first "Updated" time or stale marker would read differently.
+they show: every deal of the page (the store's version and the page's row ids, as the list read
+them, or else each deal in full, its ``repr``) and what the page adds (the columns shown,
+whether rows carry bulk checkboxes, the list's query that row links carry back, the stale
+thresholds, the time zone, language and today's date). An entry lives only until the first
+"Updated" time or stale marker would read differently.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ def cache_key(
     bulk: bool,
     current_query: str,
     stale: StaleThresholds | None,
+    content_token: str = "",
 ) -> str:
+    """``content_token`` stands for the deals when given (the store's version and the page's row
+    ids: ``DealListResult.content_token``); otherwise every deal is part of the key in full."""
+    content = [content_token] if content_token else [repr(deal) for deal in deals]
     parts = [
         SCHEMA,
         repr(sorted(shown.items())),
@@ -51,7 +55,7 @@ def cache_key(
         timezone.get_current_timezone_name(),
         timezone.localdate().isoformat(),  # next steps word the day ("Due today", "Overdue")
         get_language() or "",
-        *(repr(deal) for deal in deals),
+        *content,
     ]
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return f"dealdesk:list-rows:{digest}"
@@ -85,9 +89,17 @@ def rows_html(
     current_query: str,
     stale: StaleThresholds | None,
     render: Callable[[], str],
+    content_token: str = "",
 ) -> SafeString:
     """The rows from the cache, or ``render()``ed and cached."""
-    key = cache_key(deals, shown=shown, bulk=bulk, current_query=current_query, stale=stale)
+    key = cache_key(
+        deals,
+        shown=shown,
+        bulk=bulk,
+        current_query=current_query,
+        stale=stale,
+        content_token=content_token,
+    )
     html = cache.get(key)
     if not isinstance(html, str):
         html = render()

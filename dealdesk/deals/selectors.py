@@ -74,6 +74,9 @@ class DealListResult:
     page_size: int
     refs: dict[str, ReferenceData] = field(default_factory=dict)
     currency_totals: list[CurrencyTotal] = field(default_factory=list)  # sums with counts
+    # Names the page's deals as they are stored (the store's version and the row ids), so what
+    # is rendered from them can be cached without reading them again; "" when unversioned.
+    content_token: str = ""
 
     @property
     def next_page(self) -> int | None:
@@ -316,6 +319,7 @@ def deal_list(
         currency_totals=figures.currency_totals,
         text_value_count=figures.text_value_count,
         page_size=page_size,
+        content_token=f"{version}:{ids}" if version else "",
     )
     if filters.source and len(chosen) == 1:
         ref = result.reference_for(chosen[0])

@@ -11,9 +11,10 @@ import hashlib
 from dataclasses import dataclass, field
 
 from dealdesk.board.selectors import lost_reason_choices
+from dealdesk.connections.models import Connection
 from dealdesk.connections.services import connection_list
 from dealdesk.deals import services
-from dealdesk.providers.base import Choice, ProviderError
+from dealdesk.providers.base import Choice, ProviderError, ReferenceData
 
 CHANGE_STAGE, MARK_LOST, REOPEN = "change_stage", "mark_lost", "reopen"
 ACTIONS = {CHANGE_STAGE: "Change stage", MARK_LOST: "Mark lost", REOPEN: "Reopen"}
@@ -85,6 +86,13 @@ class BulkChoices:
     reason_groups: list[ChoiceGroup] = field(default_factory=list)
 
 
+Groups = list[tuple[ChoiceGroup, ChoiceGroup]]
+# One connection's groups, built once per reference data: ``sync/store.py`` hands out the same
+# ReferenceData object until the reference data is saved again (the entry holds it, so its id
+# cannot be reused while the entry lives).
+_groups_memo: dict[tuple[object, ...], tuple[ReferenceData, Groups]] = {}
+
+
 def bulk_choices(listed: services.DealListResult) -> BulkChoices:
     """Stages and lost reasons per source and pipeline, from the reference data the list page
     ``listed`` already used (a source it could not read is left out: the page says so)."""
@@ -93,20 +101,33 @@ def bulk_choices(listed: services.DealListResult) -> BulkChoices:
         ref = listed.reference_for(connection)
         if ref is None:
             continue
-        adapter = services.adapter_for_connection(connection)
-        for pipeline in ref.pipelines:
-            label = connection.label
-            if len(ref.pipelines) > 1 or pipeline.name != connection.label:
-                label = f"{connection.label} · {pipeline.name}"
-            prefix = f"{connection.slug}:{pipeline.id}:"
-            stages = tuple(Choice(prefix + s.id, s.name) for s in pipeline.ordered_stages() if s.id)
-            reasons = tuple(
-                Choice(prefix + c.value, c.label)
-                for c in lost_reason_choices(adapter, ref, pipeline)
-            )
-            result.stage_groups.append(ChoiceGroup(label, stages))
-            result.reason_groups.append(ChoiceGroup(label, reasons))
+        for stage_group, reason_group in _connection_groups(connection, ref):
+            result.stage_groups.append(stage_group)
+            result.reason_groups.append(reason_group)
     return result
+
+
+def _connection_groups(connection: Connection, ref: ReferenceData) -> Groups:
+    key = (connection.pk, connection.slug, connection.label, connection.provider, id(ref))
+    memo = _groups_memo.get(key)
+    if memo is not None and memo[0] is ref:
+        return memo[1]
+    adapter = services.adapter_for_connection(connection)
+    groups: Groups = []
+    for pipeline in ref.pipelines:
+        label = connection.label
+        if len(ref.pipelines) > 1 or pipeline.name != connection.label:
+            label = f"{connection.label} · {pipeline.name}"
+        prefix = f"{connection.slug}:{pipeline.id}:"
+        stages = tuple(Choice(prefix + s.id, s.name) for s in pipeline.ordered_stages() if s.id)
+        reasons = tuple(
+            Choice(prefix + c.value, c.label) for c in lost_reason_choices(adapter, ref, pipeline)
+        )
+        groups.append((ChoiceGroup(label, stages), ChoiceGroup(label, reasons)))
+    if len(_groups_memo) > 64:
+        _groups_memo.clear()
+    _groups_memo[key] = (ref, groups)
+    return groups
 
 
 def _split_choice(value: str) -> tuple[str, str, str]:

@@ -106,6 +106,9 @@ def test_every_part_of_what_a_row_shows_is_in_the_key(connections):
         cache_key(deals, **{**base, "current_query": "status=open"}),
         cache_key(deals, **{**base, "stale": StaleThresholds(default_days=3)}),
         cache_key(deals, **{**base, "stale": None}),
+        cache_key(deals, **base, content_token="version-1:[1, 2]"),
+        cache_key(deals, **base, content_token="version-2:[1, 2]"),  # the store changed
+        cache_key(deals, **base, content_token="version-1:[2, 1]"),  # another order
     ]
 
     assert len(set(variants)) == len(variants)

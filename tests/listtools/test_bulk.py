@@ -3,6 +3,7 @@ with its own outcome; mixed sources or pipelines are refused for stage and lost 
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import re
 
@@ -11,6 +12,8 @@ from django.urls import reverse
 
 from dealdesk.deals.models import AuditEntry
 from dealdesk.deals.services import DealFilters, deal_list
+from dealdesk.listtools.bulk import bulk_choices
+from dealdesk.sync.store import reference_load, reference_save
 from tests.deals.demo_deals import writes
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +183,22 @@ def test_a_crafted_row_is_a_400_with_a_message_and_sends_nothing(
     assert response.status_code == 400
     assert words in html_lib.unescape(response.content.decode())
     assert sandbox.requests() == []
+
+
+def test_the_bulk_stage_choices_follow_a_renamed_stage(connections):
+    def stora_stage_names() -> list[str]:
+        choices = bulk_choices(deal_list(filters=DealFilters()))
+        group = next(g for g in choices.stage_groups if g.label.startswith("Stora"))
+        return [choice.label for choice in group.choices]
+
+    before = stora_stage_names()
+    assert stora_stage_names() == before  # built once, then the same
+    ref = reference_load(connections["stora"])
+    pipeline = ref.pipelines[0]
+    renamed = dataclasses.replace(pipeline.stages[0], name="Renamed by the vendor")
+    pipelines = (dataclasses.replace(pipeline, stages=(renamed, *pipeline.stages[1:])),)
+
+    reference_save(connections["stora"], dataclasses.replace(ref, pipelines=pipelines))
+
+    after = stora_stage_names()
+    assert "Renamed by the vendor" in after and after != before

@@ -19,11 +19,13 @@ def cached_deal_rows(context: template.Context) -> SafeString:
     def render() -> str:
         return get_template("deals/list.html#deal-rows").render(context.flatten())
 
+    result = context["result"]
     return rows_html(
-        list(context["result"].deals),
+        list(result.deals),
         shown=context.get("shown") or {},
         bulk=bool(context.get("bulk")),
         current_query=context.get("current_query") or "",
         stale=context.get("stale"),
         render=render,
+        content_token=getattr(result, "content_token", ""),
     )
