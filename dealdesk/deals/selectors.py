@@ -77,6 +77,7 @@ class DealListResult:
     # Names the page's deals as they are stored (the store's version and the row ids), so what
     # is rendered from them can be cached without reading them again; "" when unversioned.
     content_token: str = ""
+    connections: list[Connection] = field(default_factory=list)  # every enabled one, as read
 
     @property
     def next_page(self) -> int | None:
@@ -320,6 +321,7 @@ def deal_list(
         text_value_count=figures.text_value_count,
         page_size=page_size,
         content_token=f"{version}:{ids}" if version else "",
+        connections=connections,
     )
     if filters.source and len(chosen) == 1:
         ref = result.reference_for(chosen[0])

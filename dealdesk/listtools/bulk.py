@@ -97,7 +97,7 @@ def bulk_choices(listed: services.DealListResult) -> BulkChoices:
     """Stages and lost reasons per source and pipeline, from the reference data the list page
     ``listed`` already used (a source it could not read is left out: the page says so)."""
     result = BulkChoices()
-    for connection in connection_list(enabled_only=True):
+    for connection in listed.connections or connection_list(enabled_only=True):
         ref = listed.reference_for(connection)
         if ref is None:
             continue

@@ -49,13 +49,18 @@ def list_extras(
         "can_edit": can_edit,
         "bulk": bulk_choices(result) if can_edit and result.deals else None,
         "bulk_actions": ACTIONS,
-        **sharp_list_extras(request, filters),
+        **sharp_list_extras(request, filters, result),
     }
 
 
-def sharp_list_extras(request: HttpRequest, filters: services.DealFilters) -> dict[str, Any]:
+def sharp_list_extras(
+    request: HttpRequest,
+    filters: services.DealFilters,
+    listed: services.DealListResult | None = None,
+) -> dict[str, Any]:
     """The sharper filters' choices, typed values and problems, the column chooser, and the
-    CSV export's link (the same filters and sort as the page)."""
+    CSV export's link (the same filters and sort as the page). ``listed``: the list page's
+    result, whose connections and reference data the owner choices reuse."""
     problems = filter_problems(request.GET)
     typed = {
         name: request.GET.get(name, "")[:300]
@@ -66,7 +71,9 @@ def sharp_list_extras(request: HttpRequest, filters: services.DealFilters) -> di
         "filter_problems": problems,
         "more_filters_open": bool(problems),
         "typed": typed,
-        "owner_groups": owner_choices(),
+        "owner_groups": owner_choices(listed.connections, reference=listed.reference_for)
+        if listed is not None and listed.connections
+        else owner_choices(),
         "owner_me": OWNER_ME,
         "owner_unlinked": filters.owner == OWNER_ME and not owner_links_for(request.user),
         "currencies": currency_choices(),

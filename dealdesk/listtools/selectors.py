@@ -5,7 +5,7 @@ here calls upstream."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ from dealdesk.deals.listing import DealFilters
 from dealdesk.deals.selectors import chosen_connections, deal_queryset
 from dealdesk.listtools.filters import OwnerKey
 from dealdesk.listtools.models import OwnerLink
-from dealdesk.providers.base import humanise
+from dealdesk.providers.base import ReferenceData, humanise
 from dealdesk.sync.models import SyncedDeal
 from dealdesk.sync.store import reference_load, store_version
 
@@ -46,13 +46,18 @@ class OwnerGroup:
     choices: tuple[tuple[str, str], ...]
 
 
-def owner_choices(connections: list[Connection] | None = None) -> list[OwnerGroup]:
-    """Every staff member of every enabled connection, from its synced reference data."""
+def owner_choices(
+    connections: list[Connection] | None = None,
+    *,
+    reference: Callable[[Connection], ReferenceData | None] = reference_load,
+) -> list[OwnerGroup]:
+    """Every staff member of every enabled connection, from its synced reference data (read
+    with ``reference``: a list page passes what it already read)."""
     groups = []
     if connections is None:
         connections = connection_list(enabled_only=True)
     for connection in connections:
-        ref = reference_load(connection)
+        ref = reference(connection)
         if ref is None or not ref.staff:
             continue
         choices = tuple((f"{connection.slug}:{s.value}", s.label) for s in ref.staff if s.value)
