@@ -36,32 +36,32 @@ class StaleThresholds:
     def idle_days(self, deal: Deal, now: dt.datetime | None = None) -> int | None:
         """Whole days since the deal's last update when it is stale, else ``None``. Closed deals
         are never stale."""
-        if not deal.is_open or deal.updated_at is None:
-            return None
-        now = now or dt.datetime.now(dt.UTC)
-        updated = (
-            deal.updated_at if deal.updated_at.tzinfo else deal.updated_at.replace(tzinfo=dt.UTC)
-        )
-        idle = now - updated
-        if idle <= dt.timedelta(days=self.days_for(deal)):
+        idle = _idle(deal, now or dt.datetime.now(dt.UTC))
+        if idle is None or idle <= dt.timedelta(days=self.days_for(deal)):
             return None
         return idle.days
 
     def seconds_until_change(self, deal: Deal, now: dt.datetime) -> float | None:
         """Seconds until the deal's stale marker would first read differently (it appears, or
         its day count grows), or ``None`` when it never will (a closed deal)."""
-        if not deal.is_open or deal.updated_at is None:
+        idle_delta = _idle(deal, now)
+        if idle_delta is None:
             return None
-        updated = (
-            deal.updated_at if deal.updated_at.tzinfo else deal.updated_at.replace(tzinfo=dt.UTC)
-        )
-        idle = (now - updated).total_seconds()
+        idle = idle_delta.total_seconds()
         stale_after = self.days_for(deal) * DAY_SECONDS
         # +1: a deal turns stale just after its threshold (``idle_days``)
         return stale_after - idle + 1 if idle <= stale_after else DAY_SECONDS - idle % DAY_SECONDS
 
     def is_stale(self, deal: Deal, now: dt.datetime | None = None) -> bool:
         return self.idle_days(deal, now) is not None
+
+
+def _idle(deal: Deal, now: dt.datetime) -> dt.timedelta | None:
+    """How long an open deal has gone without an update; None for a closed one (never stale)."""
+    if not deal.is_open or deal.updated_at is None:
+        return None
+    updated = deal.updated_at
+    return now - (updated if updated.tzinfo else updated.replace(tzinfo=dt.UTC))
 
 
 def stale_thresholds() -> StaleThresholds:

@@ -179,9 +179,9 @@ def deal_from_payload(payload: dict[str, Any], raw: dict[str, Any] | None = None
     )
 
 
-# The columns ``deal_from_row`` reads: a query that builds deals may load only these.
-# What a list row or board card is made from: the vendor's raw JSON (only the deal page's
-# links read it) would be decoded for nothing.
+# The columns ``deal_from_row(row, raw=False)`` reads: what a list row or board card is made
+# from (the vendor's raw JSON, which only the deal page's links read, would be decoded for
+# nothing).
 CARD_ROW_FIELDS = ("payload", *NEXT_STEP_FIELDS)
 
 
@@ -317,7 +317,9 @@ def deals_save(
                 connection=connection, upstream_id__in=[deal.id for deal in deals]
             )
         }
-        new: dict[str, SyncedDeal] = {}  # inserted together at the end (a backfill's pages)
+        # New deals are inserted together at the end (a backfill's pages); a deal named twice
+        # in one answer is compared with, and replaced by, its later reading, as before.
+        new: dict[str, SyncedDeal] = {}
         for deal in deals:
             row = stored.get(deal.id) or new.get(deal.id)
             if row is not None and not authoritative and not row.deleted and _is_older(deal, row):
@@ -331,7 +333,7 @@ def deals_save(
                 )
             if deal.id in stored:
                 SyncedDeal.objects.filter(pk=stored[deal.id].pk).update(**fields)
-            else:  # a deal named twice in one answer: its last reading wins, as before
+            else:
                 new[deal.id] = SyncedDeal(connection=connection, upstream_id=deal.id, **fields)
             changed += 1
         SyncedDeal.objects.bulk_create(new.values())

@@ -27,5 +27,5 @@ def cached_deal_rows(context: template.Context) -> SafeString:
         current_query=context.get("current_query") or "",
         stale=context.get("stale"),
         render=render,
-        content_token=getattr(result, "content_token", ""),
+        content_token=result.content_token,
     )
