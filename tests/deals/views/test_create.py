@@ -47,6 +47,12 @@ def first_stage(connection) -> ReferenceItem:
     )
 
 
+def test_the_list_offers_new_deal_to_sales_only(sales_client, viewer_user):
+    assert 'class="button new-deal-link"' in text(sales_client.get(reverse("deals:list")))
+    sales_client.force_login(viewer_user)
+    assert "new-deal-link" not in text(sales_client.get(reverse("deals:list")))
+
+
 def test_the_stora_form_asks_in_storas_words(sales_client):
     html = text(sales_client.get(NEW + "?source=stora"))
     assert labels(html) == ["Source", "Name", "Contact", "Stage", "Unit type", "Protection"]
