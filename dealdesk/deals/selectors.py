@@ -27,9 +27,15 @@ from dealdesk.deals.listing import DealFilters, SourceError
 from dealdesk.deals.stale import StaleThresholds, stale_thresholds
 from dealdesk.listtools.filters import OwnerKey, list_filters_q, sharp_cache_scope
 from dealdesk.providers.base import OPEN, Deal, Money, ReferenceData, Stage
-from dealdesk.sync.health import SyncHealth, sync_health
+from dealdesk.sync.health import HEALTH_FIELDS, SyncHealth, sync_health
 from dealdesk.sync.models import NextStepState, ReferenceItem, SyncedDeal, SyncState
-from dealdesk.sync.store import CARD_ROW_FIELDS, deal_from_row, reference_load, store_version
+from dealdesk.sync.store import (
+    CARD_ROW_FIELDS,
+    deal_from_row,
+    reference_load,
+    reference_versions,
+    store_version,
+)
 
 MAX_PAGE_SIZE = 100
 T = TypeVar("T")
@@ -78,6 +84,9 @@ class DealListResult:
     # is rendered from them can be cached without reading them again; "" when unversioned.
     content_token: str = ""
     connections: list[Connection] = field(default_factory=list)  # every enabled one, as read
+    store_version: str = ""  # the store's version the page was read at ("" when unversioned)
+    # The listed connections' reference versions, read once by the first ``reference_for``.
+    reference_versions: dict[int, str] | None = None
 
     @property
     def next_page(self) -> int | None:
@@ -88,9 +97,17 @@ class DealListResult:
         return self.page - 1 if self.page > 1 else None
 
     def reference_for(self, connection: Connection) -> ReferenceData | None:
-        """The connection's stored reference data, or None before its first sync."""
+        """The connection's stored reference data, or None before its first sync. The first
+        call reads every listed connection's reference version at once."""
         if connection.slug not in self.refs:
-            ref = reference_load(connection)
+            if self.reference_versions is None:
+                self.reference_versions = reference_versions(self.connections)
+            version = self.reference_versions.get(connection.pk)
+            ref = (
+                reference_load(connection, version=version)
+                if version is not None or connection not in self.connections
+                else None
+            )
             if ref is None:
                 return None
             self.refs[connection.slug] = ref
@@ -115,7 +132,8 @@ def source_alert(health: SyncHealth) -> SourceError | None:
 
 def source_alerts(connections: Iterable[Connection]) -> list[SourceError]:
     connections = list(connections)
-    states = {s.connection_id: s for s in SyncState.objects.filter(connection__in=connections)}
+    rows = SyncState.objects.filter(connection__in=connections).only(*HEALTH_FIELDS)
+    states = {s.connection_id: s for s in rows}
     alerts = []
     for connection in connections:
         alert = source_alert(sync_health(connection, states.get(connection.pk)))
@@ -322,6 +340,7 @@ def deal_list(
         page_size=page_size,
         content_token=f"{version}:{ids}" if version else "",
         connections=connections,
+        store_version=version,
     )
     if filters.source and len(chosen) == 1:
         ref = result.reference_for(chosen[0])

@@ -76,7 +76,7 @@ def sharp_list_extras(
         else owner_choices(),
         "owner_me": OWNER_ME,
         "owner_unlinked": filters.owner == OWNER_ME and not owner_links_for(request.user),
-        "currencies": currency_choices(),
+        "currencies": currency_choices(version=listed.store_version if listed else None),
         "shown": {name: name in shown for name in COLUMNS},
         "column_links": [
             {

@@ -32,9 +32,10 @@ def owner_links_for(user: Any) -> list[OwnerKey]:
         return []
     return [
         OwnerKey(connection_id, owner_id)
-        for connection_id, owner_id in OwnerLink.objects.filter(user=user).values_list(
-            "connection_id", "owner_id"
-        )
+        # In connection order without the model's ordering, which joins the connections.
+        for connection_id, owner_id in OwnerLink.objects.filter(user=user)
+        .order_by("connection_id")
+        .values_list("connection_id", "owner_id")
     ]
 
 
@@ -71,10 +72,11 @@ def staff_choices(connection: Connection) -> list[tuple[str, str]]:
     return [(s.value, s.label) for s in ref.staff if s.value] if ref is not None else []
 
 
-def currency_choices() -> list[str]:
+def currency_choices(*, version: str | None = None) -> list[str]:
     """The currencies stored deals carry, for the value filter's currency select (kept in the
-    cache under the store's version, like the list's own figures)."""
-    version = store_version()
+    cache under the store's version, like the list's own figures; ``version``: the one the page
+    already read)."""
+    version = store_version() if version is None else version
     key = f"dealdesk:store:currencies:{version}"
     cached: list[str] | None = cache.get(key) if version else None
     if cached is not None:

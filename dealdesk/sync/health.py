@@ -12,6 +12,20 @@ from django.utils.timesince import timesince
 from dealdesk.connections.models import Connection
 from dealdesk.sync.models import SyncState
 
+# The columns ``sync_health`` reads: pages ask on every view, and a whole row (cursors, lock,
+# schedule, a dozen dates to parse) costs several times as much.
+HEALTH_FIELDS = (
+    "connection_id",
+    "state",
+    "backfill_done",
+    "backfill_count",
+    "backfill_total",
+    "last_success_at",
+    "last_error",
+    "last_error_kind",
+    "last_error_at",
+)
+
 
 @dataclass(frozen=True)
 class SyncHealth:
@@ -53,7 +67,7 @@ def lag_alert_seconds() -> int:
 def sync_health(connection: Connection, state: SyncState | None = None) -> SyncHealth:
     now = timezone.now()
     if state is None:
-        state = SyncState.objects.filter(connection=connection).first()
+        state = SyncState.objects.filter(connection=connection).only(*HEALTH_FIELDS).first()
     label = connection.label
     if state is None:
         state = SyncState(connection=connection)

@@ -478,13 +478,24 @@ def _text_of(details: Any, key: str) -> str:
 _reference_memo: dict[str, ReferenceData] = {}
 
 
-def reference_load(connection: Connection) -> ReferenceData | None:
-    """The stored reference data, or None when it was never synced."""
-    version = (
-        ReferenceItem.objects.filter(connection=connection, kind=ReferenceItem.Kind.VERSION)
-        .values_list("upstream_id", flat=True)
-        .first()
-    )
+def reference_versions(connections: Iterable[Connection]) -> dict[int, str]:
+    """Each connection's stored reference version (by connection pk), in one query; a
+    connection whose reference data was never synced is absent."""
+    rows = ReferenceItem.objects.filter(
+        connection__in=list(connections), kind=ReferenceItem.Kind.VERSION
+    ).order_by("-id")  # the first row of each wins, as in ``reference_load``
+    return dict(rows.values_list("connection_id", "upstream_id"))
+
+
+def reference_load(connection: Connection, *, version: str | None = None) -> ReferenceData | None:
+    """The stored reference data, or None when it was never synced. ``version``: the one
+    ``reference_versions`` read for it (not read again)."""
+    if version is None:
+        version = (
+            ReferenceItem.objects.filter(connection=connection, kind=ReferenceItem.Kind.VERSION)
+            .values_list("upstream_id", flat=True)
+            .first()
+        )
     if version is None:
         return None
     memo = _reference_memo.get(version)

@@ -231,3 +231,34 @@ def test_a_source_never_synced_says_it_is_still_loading(connections):
     (alert,) = page.errors
     assert alert.kind == "loading"
     assert alert.message == "nodestash deals are still loading: 120 so far."
+
+
+def test_every_kind_of_source_alert_is_read_in_one_query(connections):
+    """Loading, failing and lagging all come from the few health columns read at once (a
+    column left out of the read would cost a query per source, on every page)."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from dealdesk.deals.selectors import source_alerts
+
+    long_ago = timezone.now() - dt.timedelta(days=2)
+    SyncState.objects.filter(connection=connections["nodestash"]).update(
+        backfill_done=False, backfill_count=120, backfill_total=900, state="backfilling"
+    )
+    SyncState.objects.filter(connection=connections["stora"]).update(
+        last_success_at=long_ago,
+        last_error="Stora rejected the API key.",
+        last_error_kind="auth",
+        last_error_at=long_ago + dt.timedelta(minutes=1),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        alerts = {a.connection_slug: a for a in source_alerts(connections.values())}
+    assert len(queries.captured_queries) == 1
+    assert alerts["nodestash"].message == "nodestash deals are still loading: 120 of 900 so far."
+    assert alerts["stora"].kind == "auth"
+    assert alerts["stora"].message == (
+        "Showing Stora deals as of 2 days ago: Stora rejected the API key."
+    )
