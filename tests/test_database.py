@@ -1,0 +1,25 @@
+"""The database connection: a web thread keeps it between requests instead of opening one for
+each (with SQLite: the pragmas and the schema read again, about as much as a page's own
+queries). Checked with the production settings on a database file, in a subprocess: the test
+suite's in-memory database is never closed, whatever the setting."""
+
+from __future__ import annotations
+
+from tests.test_config import manage
+
+KEPT = """
+from django.db import close_old_connections, connection
+connection.ensure_connection()
+first = connection.connection
+close_old_connections()  # what Django runs at the end of every request
+connection.ensure_connection()
+print("kept" if connection.connection is first else "reopened")
+"""
+
+
+def test_a_request_leaves_its_connection_open_for_the_next(tmp_path):
+    result = manage(
+        "shell", "-c", KEPT, DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "kept"
