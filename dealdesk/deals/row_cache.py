@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -82,7 +82,7 @@ def seconds_valid(deals: Iterable[Deal], stale: StaleThresholds | None, now: dt.
 
 
 def rows_html(
-    deals: list[Deal],
+    deals: Sequence[Deal],
     *,
     shown: Mapping[str, bool],
     bulk: bool,

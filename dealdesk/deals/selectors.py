@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from django.core.cache import cache
 from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum
@@ -64,9 +64,61 @@ class CurrencyTotal:
     count: int
 
 
+class PageDeals(Sequence[Deal]):
+    """A list page's deals in the page's order, read only when something looks at them. A warm
+    page's rows come rendered from the row cache (``row_cache.py``) and Previous and Next need
+    only the deals' keys (``keys``, cached apart), so such a page never reads the deals."""
+
+    def __init__(
+        self, ids: list[int], load: Callable[[], dict[int, Deal]], keys_key: str | None = None
+    ) -> None:
+        self.ids = ids
+        self._load = load
+        self._keys_key = keys_key
+        self._deals: list[Deal] | None = None
+        self._keys: list[str] | None = None
+
+    def _all(self) -> list[Deal]:
+        if self._deals is None:
+            by_pk = self._load()
+            self._deals = [by_pk[pk] for pk in self.ids if pk in by_pk]
+        return self._deals
+
+    @property
+    def keys(self) -> list[str]:
+        """The deals' keys (``Deal.key``), from the cache when the page was listed before."""
+        if self._keys is None:
+            self._keys = _cached(self._keys_key, lambda: [deal.key for deal in self._all()])
+        return self._keys
+
+    def __bool__(self) -> bool:
+        return bool(self.ids)
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Deal]:
+        return iter(self._all())
+
+    @overload
+    def __getitem__(self, index: int) -> Deal: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Deal]: ...
+    def __getitem__(self, index: int | slice) -> Deal | list[Deal]:
+        return self._all()[index]
+
+    def __repr__(self) -> str:
+        return f"PageDeals(ids={self.ids!r})"
+
+
+def deal_keys(deals: Sequence[Deal]) -> list[str]:
+    """The keys of a page's deals, without reading a lazy page's deals when its keys are known."""
+    return deals.keys if isinstance(deals, PageDeals) else [deal.key for deal in deals]
+
+
 @dataclass
 class DealListResult:
-    deals: list[Deal]
+    deals: Sequence[Deal]  # a list page's: ``PageDeals``
     errors: list[SourceError]  # per source: still loading, failing, or lagging
     sources: list[SourceOption]  # every enabled connection
     stage_choices: list[Stage]  # stages of the chosen source (empty without source)
@@ -318,19 +370,24 @@ def deal_list(
         ),
         lambda: list(rows.values_list("pk", flat=True)[offset : offset + page_size]),
     )
-    # The page's deals too: every change to a stored deal gives the store a new version.
-    by_pk: dict[int, Deal] = _cached(
-        _store_cache_key("rows", version, ids) if version else None,
-        lambda: deals_by_row_id(ids),
+    # The page's deals too, read only if the page needs them (rows not in the row cache), and
+    # their keys apart: every change to a stored deal gives the store a new version.
+    deals = PageDeals(
+        ids,
+        lambda: _cached(
+            _store_cache_key("rows", version, ids) if version else None,
+            lambda: deals_by_row_id(ids),
+        ),
+        keys_key=_store_cache_key("keys", version, ids) if version else None,
     )
-    deals = [by_pk[pk] for pk in ids if pk in by_pk]
+    shown = len(ids) if version else len(deals)  # unversioned: read now, and counted exactly
     result = DealListResult(
         deals=deals,
         errors=source_alerts(chosen),
         sources=[source_option(c) for c in connections],
         stage_choices=[],
-        start_index=offset + 1 if deals else 0,
-        end_index=offset + len(deals),
+        start_index=offset + 1 if shown else 0,
+        end_index=offset + shown,
         total_count=total_count,
         page=page,
         page_count=page_count,

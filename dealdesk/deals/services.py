@@ -45,6 +45,7 @@ from dealdesk.deals.selectors import (
     DealListResult,
     LookupOption,
     SourceOption,
+    deal_keys,
     lookup_options,
     source_option,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "deal_create_form",
     "deal_get",
     "deal_history",
+    "deal_keys",
     "deal_list",
     "deal_mark_lost",
     "deal_mark_won",

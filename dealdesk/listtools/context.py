@@ -37,7 +37,7 @@ def list_extras(
     deal_nav_remember(
         request.session,
         current_query or "",
-        [d.key for d in result.deals],
+        services.deal_keys(result.deals),
         next_query=next_query,
         prev_query=prev_query,
     )

@@ -160,7 +160,7 @@ def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
     deal_nav_remember(
         request.session,
         query,
-        [d.key for d in result.deals],
+        services.deal_keys(result.deals),
         next_query=page_query(base_query, result.next_page),
         prev_query=page_query(base_query, result.prev_page),
     )

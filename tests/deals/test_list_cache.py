@@ -56,6 +56,7 @@ def test_a_warm_page_of_another_filter_or_page_is_read_afresh(connections):
     deal_list(filters=DealFilters(), page_size=5)
     with CaptureQueriesContext(db_connection) as other_page:
         page_two = deal_list(filters=DealFilters(), page=2, page_size=5)
+        assert len(page_two.deals) == 5  # read when looked at
     with CaptureQueriesContext(db_connection) as other_filter:
         won = deal_list(filters=DealFilters(status="won"), page_size=5)
 

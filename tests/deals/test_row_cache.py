@@ -53,6 +53,28 @@ def test_a_warm_list_serves_its_rows_from_the_cache(sales_client, row_renders):
     assert second == first and first.count("<tr data-row>") == 25
 
 
+def test_a_warm_list_reads_neither_its_deals_nor_their_cached_copy(sales_client, monkeypatch):
+    """Its rows come rendered and Previous and Next need only the deals' keys: unpickling a
+    page of deals cost a warm list page more than any of its queries."""
+    from django.core.cache import cache
+
+    sales_client.get("/deals/")
+    asked: list[str] = []
+    real_get = cache.get
+
+    def get(key, *args, **kwargs):
+        asked.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "get", get)
+    page = sales_client.get("/deals/")
+
+    assert rows_of(page).count("<tr data-row>") == 25
+    assert any(key.startswith("dealdesk:list-rows:") for key in asked)
+    assert any(key.startswith("dealdesk:store:keys:") for key in asked)
+    assert not [key for key in asked if key.startswith("dealdesk:store:rows:")]
+
+
 def test_a_write_shows_in_the_rows_at_once(sales_client, sales_user):
     detail = a_deal("nodestash")
     rows_of(sales_client.get("/deals/"))

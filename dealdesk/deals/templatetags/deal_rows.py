@@ -21,7 +21,7 @@ def cached_deal_rows(context: template.Context) -> SafeString:
 
     result = context["result"]
     return rows_html(
-        list(result.deals),
+        result.deals,  # read only when the rows are not in the cache
         shown=context.get("shown") or {},
         bulk=bool(context.get("bulk")),
         current_query=context.get("current_query") or "",
