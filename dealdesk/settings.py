@@ -120,7 +120,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Each web thread keeps its connection between requests (checked before reuse): opening one,
 # with its pragmas and SQLite's schema read, cost about as much as a page's own queries.
 DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 CACHES = {"default": config.env_cache("CACHE_URL", default="locmemcache://dealdesk")}
 
 AUTH_PASSWORD_VALIDATORS = [

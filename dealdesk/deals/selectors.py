@@ -92,7 +92,9 @@ class PageDeals(Sequence[Deal]):
         return self._keys
 
     def __bool__(self) -> bool:
-        return bool(self.ids)
+        # Before the deals are read, whether the page listed any; after, whether any was read (a
+        # row removed in between, as when a connection's store starts afresh, is left out).
+        return bool(self.ids) if self._deals is None else bool(self._deals)
 
     def __len__(self) -> int:
         return len(self._all())
@@ -138,7 +140,7 @@ class DealListResult:
     connections: list[Connection] = field(default_factory=list)  # every enabled one, as read
     store_version: str = ""  # the store's version the page was read at ("" when unversioned)
     # The listed connections' reference versions, read once by the first ``reference_for``.
-    reference_versions: dict[int, str] | None = None
+    reference_version_by_pk: dict[int, str] | None = None
 
     @property
     def next_page(self) -> int | None:
@@ -152,9 +154,9 @@ class DealListResult:
         """The connection's stored reference data, or None before its first sync. The first
         call reads every listed connection's reference version at once."""
         if connection.slug not in self.refs:
-            if self.reference_versions is None:
-                self.reference_versions = reference_versions(self.connections)
-            version = self.reference_versions.get(connection.pk)
+            if self.reference_version_by_pk is None:
+                self.reference_version_by_pk = reference_versions(self.connections)
+            version = self.reference_version_by_pk.get(connection.pk)
             ref = (
                 reference_load(connection, version=version)
                 if version is not None or connection not in self.connections

@@ -155,16 +155,17 @@ def deal_nav_step_view(request: HttpRequest) -> HttpResponse:
         return error_page(request, problem_for(request, error))
     base_query = filters.to_querystring()
     query = page_query(base_query, result.page) or ""
-    if not result.deals:
+    deals = list(result.deals)  # opened next: read now, not only counted
+    if not deals:
         return HttpResponseRedirect(reverse("deals:list") + (f"?{query}" if query else ""))
     deal_nav_remember(
         request.session,
         query,
-        services.deal_keys(result.deals),
+        [deal.key for deal in deals],
         next_query=page_query(base_query, result.next_page),
         prev_query=page_query(base_query, result.prev_page),
     )
-    deal = result.deals[-1] if request.GET.get("pick") == "last" else result.deals[0]
+    deal = deals[-1] if request.GET.get("pick") == "last" else deals[0]
     url = reverse("deals:detail", args=[deal.connection_slug, deal.id])
     return HttpResponseRedirect(f"{url}?{urlencode({'from': query})}" if query else url)
 

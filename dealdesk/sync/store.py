@@ -483,7 +483,7 @@ def reference_versions(connections: Iterable[Connection]) -> dict[int, str]:
     connection whose reference data was never synced is absent."""
     rows = ReferenceItem.objects.filter(
         connection__in=list(connections), kind=ReferenceItem.Kind.VERSION
-    ).order_by("-id")  # the first row of each wins, as in ``reference_load``
+    ).order_by("-id")  # newest first: each connection keeps its oldest, as ``.first()`` reads
     return dict(rows.values_list("connection_id", "upstream_id"))
 
 

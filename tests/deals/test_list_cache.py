@@ -37,8 +37,10 @@ def test_a_list_counts_and_totals_in_one_pass_then_reads_only_its_page_when_warm
     filters = DealFilters(status="open")
     with CaptureQueriesContext(db_connection) as cold:
         first = deal_list(filters=filters, page_size=5)
+        assert len(first.deals) == 5  # the deals are read when looked at: here
     with CaptureQueriesContext(db_connection) as warm:
         again = deal_list(filters=filters, page_size=5)
+        assert len(again.deals) == 5
 
     assert len(aggregate_reads(cold.captured_queries)) == 1  # count, totals, text values at once
     assert aggregate_reads(warm.captured_queries) == []

@@ -60,3 +60,22 @@ def test_the_right_is_read_in_one_query():
     with CaptureQueriesContext(connection) as queries:
         assert can_edit_deals(user)
     assert len(queries.captured_queries) == 1
+
+
+def test_only_the_model_backend_grants_permissions():
+    """``can_edit_deals`` answers with the model backend's rules in one query: a backend added
+    later that grants permissions itself (SSO, LDAP) must be asked too, so it fails here first."""
+    from django.conf import settings
+    from django.contrib.auth import load_backend
+    from django.contrib.auth.backends import ModelBackend
+
+    granting = [
+        path
+        for path in settings.AUTHENTICATION_BACKENDS
+        if not isinstance(load_backend(path), ModelBackend)
+        and any(
+            hasattr(load_backend(path), name)
+            for name in ("has_perm", "get_all_permissions", "get_group_permissions")
+        )
+    ]
+    assert granting == []

@@ -262,3 +262,34 @@ def test_every_kind_of_source_alert_is_read_in_one_query(connections):
     assert alerts["stora"].message == (
         "Showing Stora deals as of 2 days ago: Stora rejected the API key."
     )
+
+    SyncState.objects.filter(connection=connections["stora"]).update(last_error="")
+    with CaptureQueriesContext(connection) as queries:
+        (lagging,) = [
+            a for a in source_alerts(connections.values()) if a.connection_slug == "stora"
+        ]
+    assert len(queries.captured_queries) == 1
+    assert lagging.kind == "stale"
+    assert (
+        lagging.message == "Showing Stora deals as of 2 days ago: Stora has not been synced since."
+    )
+
+
+def test_a_list_pages_deals_are_read_once_when_looked_at_and_skip_rows_gone_since():
+    from dealdesk.deals.selectors import PageDeals, deal_keys
+    from tests.deals.test_stale import a_deal
+
+    loads: list[int] = []
+
+    def load():
+        loads.append(1)
+        return {2: a_deal()}  # row 1 was removed after the page listed its ids
+
+    page = PageDeals([1, 2], load)
+    assert page and loads == []  # listed deals: true without reading them
+    assert [d.key for d in page] == ["stora:d1"] and len(page) == 1 and page[0].id == "d1"
+    assert deal_keys(page) == ["stora:d1"] and loads == [1]
+
+    emptied = PageDeals([1], dict)
+    assert emptied  # listed one...
+    assert list(emptied) == [] and not emptied  # ...which was gone when read
