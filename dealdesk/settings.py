@@ -110,9 +110,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the sync worker share one SQLite file: WAL lets readers run while the
     # worker writes, IMMEDIATE transactions take the write lock up front (no upgrade deadlock),
     # and a busy timeout waits for the lock instead of failing with "database is locked".
+    # Connections are kept per thread (below), so each one's own page cache is held to 512 KiB
+    # (SQLite's default is 2 MB): 16 threads would otherwise keep 32 MB per worker, while the
+    # operating system's file cache serves a re-read page in microseconds.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-512;"
+            ),
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         }

@@ -23,3 +23,20 @@ def test_a_request_leaves_its_connection_open_for_the_next(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "kept"
+
+
+PAGE_CACHE = """
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("PRAGMA cache_size")
+    print(cursor.fetchone()[0])
+"""
+
+
+def test_a_kept_sqlite_connection_holds_a_small_page_cache(tmp_path):
+    """Kept by every web thread, each connection's own cache would add up (2 MB by default)."""
+    result = manage(
+        "shell", "-c", PAGE_CACHE, DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "-512"  # KiB
